@@ -1,0 +1,209 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent marks err as one that redelivery cannot fix (bad data, an unknown
+// version): the consume loop terminates the message instead of retrying.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// Delivery tells a handler where a message sits in its stream.
+type Delivery struct {
+	StreamSeq    uint64
+	NumDelivered uint64
+	Subject      string
+}
+
+// Handler processes one event. It returns nil when done (the message is
+// acked), a Permanent error for a poison message (terminated) or any other
+// error for a transient failure (redelivered after a backoff).
+type Handler func(ctx context.Context, ev Event, d Delivery) error
+
+// Poison is told about every message the loop gives up on, so that it can be
+// kept where an operator can see it.
+type Poison func(ctx context.Context, ev Event, d Delivery, reason error)
+
+// ConsumerSpec describes one durable pull consumer and its handler.
+type ConsumerSpec struct {
+	Stream  string
+	Config  jetstream.ConsumerConfig // Durable and FilterSubject(s) set by the caller; AckPolicy is always explicit
+	Handler Handler
+	Poison  Poison // optional
+	// Backoff returns the redelivery delay after the n-th failed delivery
+	// (default: 500ms doubling to 30s).
+	Backoff func(n uint64) time.Duration
+	// HandlerTimeout bounds one handler call (default 30s; keep it below AckWait).
+	HandlerTimeout time.Duration
+	Metrics        *ConsumeMetrics // optional
+}
+
+// DefaultMaxDeliver caps deliveries of one message when the spec sets none.
+const DefaultMaxDeliver = 10
+
+func defaultBackoff(n uint64) time.Duration {
+	d := 500 * time.Millisecond
+	for i := uint64(1); i < n && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Second)
+}
+
+// Consume creates or updates the durable consumer and processes messages
+// until ctx is done. It then stops fetching, lets the handler finish the
+// message in hand and returns nil.
+func Consume(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, log *slog.Logger) error {
+	cfg := spec.Config
+	cfg.AckPolicy = jetstream.AckExplicitPolicy
+	if cfg.MaxDeliver == 0 {
+		cfg.MaxDeliver = DefaultMaxDeliver
+	}
+	if cfg.AckWait == 0 {
+		cfg.AckWait = 60 * time.Second
+	}
+	if spec.Backoff == nil {
+		spec.Backoff = defaultBackoff
+	}
+	if spec.HandlerTimeout == 0 {
+		spec.HandlerTimeout = 30 * time.Second
+	}
+	log = log.With("stream", spec.Stream, "consumer", cfg.Durable)
+	cons, err := js.CreateOrUpdateConsumer(ctx, spec.Stream, cfg)
+	if err != nil {
+		return fmt.Errorf("bus: consumer %s on %s: %w", cfg.Durable, spec.Stream, err)
+	}
+	// Handler calls get a context that outlives ctx by the drain: the message
+	// in hand finishes and is acked during shutdown instead of redelivered.
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hcancel()
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		handle(hctx, msg, spec, cfg.MaxDeliver, log)
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			log.Warn("consume error", "err", err)
+		} else {
+			log.Debug("consume heartbeat missed", "err", err)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("bus: consume %s: %w", cfg.Durable, err)
+	}
+	<-ctx.Done()
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(spec.HandlerTimeout + time.Second):
+		log.Warn("consumer did not drain in time")
+		cc.Stop()
+	}
+	return nil
+}
+
+func handle(ctx context.Context, msg jetstream.Msg, spec ConsumerSpec, maxDeliver int, log *slog.Logger) {
+	var d Delivery
+	d.Subject = msg.Subject()
+	if meta, err := msg.Metadata(); err == nil {
+		d.StreamSeq, d.NumDelivered = meta.Sequence.Stream, meta.NumDelivered
+		spec.Metrics.observePending(spec.Stream, spec.Config.Durable, meta.NumPending)
+	}
+	ev, err := Decode(&nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()})
+	if err == nil {
+		hctx, cancel := context.WithTimeout(ctx, spec.HandlerTimeout)
+		err = safeCall(hctx, spec.Handler, ev, d)
+		cancel()
+	}
+	attrs := []any{"event_id", ev.ID, "event_type", ev.Type, "subject", d.Subject, "stream_seq", d.StreamSeq, "delivery", d.NumDelivered}
+	switch {
+	case err == nil:
+		spec.Metrics.count(spec.Stream, spec.Config.Durable, "acked")
+		if aerr := msg.Ack(); aerr != nil {
+			log.Warn("ack failed; the message will be redelivered and deduplicated", append(attrs, "err", aerr)...)
+		}
+	case IsPermanent(err) || (maxDeliver > 0 && d.NumDelivered >= uint64(maxDeliver)):
+		spec.Metrics.count(spec.Stream, spec.Config.Durable, "terminated")
+		log.Error("event terminated as poison", append(attrs, "err", err)...)
+		if spec.Poison != nil {
+			spec.Poison(ctx, ev, d, err)
+		}
+		_ = msg.TermWithReason(truncate(err.Error(), 200))
+	default:
+		spec.Metrics.count(spec.Stream, spec.Config.Durable, "nacked")
+		delay := spec.Backoff(d.NumDelivered)
+		log.Warn("event failed; redelivering", append(attrs, "err", err, "delay_ms", delay.Milliseconds())...)
+		_ = msg.NakWithDelay(delay)
+	}
+}
+
+// safeCall turns a handler panic into a permanent error: a panic on a message
+// would panic again on every redelivery.
+func safeCall(ctx context.Context, h Handler, ev Event, d Delivery) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = Permanent(fmt.Errorf("handler panic: %v", v))
+		}
+	}()
+	return h(ctx, ev, d)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// ConsumeMetrics count handled messages by outcome and track consumer lag.
+type ConsumeMetrics struct {
+	handled *prometheus.CounterVec
+	pending *prometheus.GaugeVec
+}
+
+// NewConsumeMetrics registers the consumer metrics with reg.
+func NewConsumeMetrics(reg prometheus.Registerer) *ConsumeMetrics {
+	m := &ConsumeMetrics{
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "piazza_consumer_messages_total", Help: "Messages handled by outcome (acked, nacked, terminated).",
+		}, []string{"stream", "consumer", "outcome"}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "piazza_consumer_pending_messages", Help: "Messages in the stream not yet delivered to the consumer (lag).",
+		}, []string{"stream", "consumer"}),
+	}
+	reg.MustRegister(m.handled, m.pending)
+	return m
+}
+
+func (m *ConsumeMetrics) count(stream, consumer, outcome string) {
+	if m != nil {
+		m.handled.WithLabelValues(stream, consumer, outcome).Inc()
+	}
+}
+
+func (m *ConsumeMetrics) observePending(stream, consumer string, n uint64) {
+	if m != nil {
+		m.pending.WithLabelValues(stream, consumer).Set(float64(n))
+	}
+}

@@ -1,0 +1,58 @@
+// Package outbox implements the transactional outbox: a service writes its
+// state change and the event announcing it in one Postgres transaction, and a
+// relay publishes the event to JetStream afterwards.
+//
+// Guarantees: an event is published if and only if its transaction commits;
+// a row that commits late (after rows with higher sequence numbers were
+// published) is still published, because the relay selects by "not yet
+// published", never by a high-water mark; two relays never publish at the same
+// time (a transaction-scoped advisory lock serialises them); a crash between
+// JetStream's PubAck and marking the row leads to a republish with the same
+// Nats-Msg-Id, which JetStream drops as a duplicate within the stream's
+// duplicate window.
+//
+// The outbox must never be read by another service: it is the publishing
+// service's private table in its own schema.
+package outbox
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/localeurope/piazza/pkg/bus"
+	"github.com/localeurope/piazza/pkg/postgres"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations is the outbox table's migration set, applied in each service
+// schema alongside the service's own migrations.
+func Migrations() postgres.MigrationSet {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return postgres.MigrationSet{Name: "outbox", FS: sub}
+}
+
+// Add writes ev, to be published on the NATS subject, in the caller's
+// transaction, and wakes the relay when the transaction commits. Postgres
+// folds identical notifications within one transaction, so a transaction that
+// adds many events sends one NOTIFY.
+func Add(ctx context.Context, tx pgx.Tx, subject string, ev bus.Event) error {
+	if ev.ID == "" || ev.Type == "" || ev.Source == "" || subject == "" {
+		return fmt.Errorf("outbox: event %q of type %q lacks id, type, source or subject", ev.ID, ev.Type)
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO outbox (event_id, subject, source, type, ce_subject, event_time, content_type, traceparent, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		ev.ID, subject, ev.Source, ev.Type, ev.Subject, ev.Time, ev.DataContentType, ev.TraceParent, ev.Data)
+	if err != nil {
+		return fmt.Errorf("outbox: add %s: %w", ev.Type, err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify(current_schema() || '.outbox', '')`); err != nil {
+		return fmt.Errorf("outbox: notify: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,288 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/localeurope/piazza/pkg/bus"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Publisher publishes a batch of messages and returns once JetStream has
+// acknowledged every one of them (or with an error if any failed).
+type Publisher interface {
+	PublishBatch(ctx context.Context, msgs []*nats.Msg) error
+}
+
+// Relay publishes committed outbox rows of one schema.
+type Relay struct {
+	Pool      *pgxpool.Pool
+	Publisher Publisher
+	Log       *slog.Logger
+	Metrics   *Metrics // optional
+	// BatchSize bounds the rows published per transaction (default 256).
+	BatchSize int
+	// PollInterval is the fallback when a notification is missed (default 1s).
+	PollInterval time.Duration
+	// Retention keeps published rows this long so a stream can be re-fed
+	// (default 7 days); older ones are deleted.
+	Retention time.Duration
+}
+
+func (r *Relay) defaults() {
+	if r.BatchSize <= 0 {
+		r.BatchSize = 256
+	}
+	if r.PollInterval <= 0 {
+		r.PollInterval = time.Second
+	}
+	if r.Retention <= 0 {
+		r.Retention = 7 * 24 * time.Hour
+	}
+}
+
+func (r *Relay) schema() string {
+	return r.Pool.Config().ConnConfig.RuntimeParams["search_path"]
+}
+
+// Run publishes until ctx is done: on every NOTIFY from a committing writer,
+// and at least every PollInterval.
+func (r *Relay) Run(ctx context.Context) error {
+	r.defaults()
+	wake := make(chan struct{}, 1)
+	go r.listen(ctx, wake)
+	poll := time.NewTicker(r.PollInterval)
+	defer poll.Stop()
+	lastPrune := time.Time{}
+	for {
+		for {
+			n, err := r.PublishPending(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				r.Log.Warn("outbox relay failed; retrying", "schema", r.schema(), "err", err)
+				break
+			}
+			if n < r.BatchSize {
+				break
+			}
+		}
+		if r.Metrics != nil {
+			if n, err := Backlog(ctx, r.Pool); err == nil {
+				r.Metrics.backlog.WithLabelValues(r.schema()).Set(float64(n))
+			}
+		}
+		if time.Since(lastPrune) > time.Hour {
+			if n, err := r.Prune(ctx); err != nil && ctx.Err() == nil {
+				r.Log.Warn("outbox prune failed", "err", err)
+			} else if n > 0 {
+				r.Log.Info("outbox pruned", "rows", n)
+			}
+			lastPrune = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// listen turns NOTIFYs on the schema's outbox channel into wake-ups,
+// reconnecting after errors. Polling covers any gap while it reconnects.
+func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	channel := pgx.Identifier{r.schema() + ".outbox"}.Sanitize()
+	for ctx.Err() == nil {
+		err := func() error {
+			conn, err := r.Pool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			// A LISTEN connection must not go back to the pool still listening.
+			defer conn.Conn().Close(context.Background())
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+				return err
+			}
+			signal(wake) // rows may have committed before LISTEN took effect
+			for {
+				if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+					return err
+				}
+				signal(wake)
+			}
+		}()
+		if ctx.Err() != nil {
+			return
+		}
+		r.Log.Warn("outbox listener lost; relying on polling while reconnecting", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func signal(c chan<- struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+type row struct {
+	Seq         int64
+	EventID     string
+	Subject     string
+	Source      string
+	Type        string
+	CESubject   string
+	EventTime   time.Time
+	ContentType string
+	TraceParent string
+	Data        []byte
+	CreatedAt   time.Time
+}
+
+// PublishPending publishes one batch of unpublished rows in sequence order
+// and marks them, returning how many it published.
+func (r *Relay) PublishPending(ctx context.Context) (int, error) {
+	r.defaults()
+	var published int
+	err := pgx.BeginFunc(ctx, r.Pool, func(tx pgx.Tx) error {
+		// One relay at a time per schema; a second replica waits here and then
+		// sees only what is still unpublished.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '.outbox.relay', 0))`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT seq, event_id::text, subject, source, type, ce_subject, event_time, content_type, traceparent, data, created_at
+			FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1`, r.BatchSize)
+		if err != nil {
+			return err
+		}
+		batch, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		msgs := make([]*nats.Msg, len(batch))
+		seqs := make([]int64, len(batch))
+		for i, b := range batch {
+			ev := bus.Event{ID: b.EventID, Source: b.Source, Type: b.Type, Subject: b.CESubject, Time: b.EventTime,
+				DataContentType: b.ContentType, TraceParent: b.TraceParent, Data: b.Data}
+			msgs[i], seqs[i] = ev.Msg(b.Subject), b.Seq
+		}
+		if err := r.Publisher.PublishBatch(ctx, msgs); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE outbox SET published_at = clock_timestamp() WHERE seq = ANY($1)`, seqs)
+		if err != nil {
+			return err
+		}
+		published = int(tag.RowsAffected())
+		if r.Metrics != nil {
+			now := time.Now()
+			for _, b := range batch {
+				r.Metrics.lag.WithLabelValues(r.schema()).Observe(now.Sub(b.CreatedAt).Seconds())
+			}
+			r.Metrics.published.WithLabelValues(r.schema()).Add(float64(published))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox: relay %s: %w", r.schema(), err)
+	}
+	return published, nil
+}
+
+// Prune deletes rows published longer ago than Retention.
+func (r *Relay) Prune(ctx context.Context) (int64, error) {
+	r.defaults()
+	tag, err := r.Pool.Exec(ctx, `DELETE FROM outbox WHERE published_at < now() - $1::interval`, r.Retention.String())
+	if err != nil {
+		return 0, fmt.Errorf("outbox: prune: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Backlog counts rows not yet published.
+func Backlog(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	var n int64
+	err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&n)
+	return n, err
+}
+
+// JetStream publishes batches asynchronously and waits for every PubAck.
+type JetStream struct {
+	JS jetstream.JetStream
+	// AckTimeout bounds the wait for a batch's acknowledgements (default 10s).
+	AckTimeout time.Duration
+}
+
+// PublishBatch implements Publisher.
+func (p JetStream) PublishBatch(ctx context.Context, msgs []*nats.Msg) error {
+	timeout := p.AckTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := p.JS.PublishMsgAsync(m)
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var errs []error
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			errs = append(errs, err)
+		case <-deadline.C:
+			return errors.New("timed out waiting for PubAcks")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Metrics of the relay.
+type Metrics struct {
+	published *prometheus.CounterVec
+	lag       *prometheus.HistogramVec
+	backlog   *prometheus.GaugeVec
+}
+
+// NewMetrics registers the outbox metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "piazza_outbox_published_total", Help: "Outbox events published to JetStream.",
+		}, []string{"schema"}),
+		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "piazza_outbox_relay_lag_seconds", Help: "Time from writing an outbox row to its PubAck.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"schema"}),
+		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "piazza_outbox_backlog", Help: "Outbox rows not yet published.",
+		}, []string{"schema"}),
+	}
+	reg.MustRegister(m.published, m.lag, m.backlog)
+	return m
+}

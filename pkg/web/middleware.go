@@ -19,7 +19,33 @@ import (
 
 type ctxKey int
 
-const requestIDKey ctxKey = 1
+const (
+	requestIDKey ctxKey = iota + 1
+	traceParentKey
+)
+
+// TraceParent returns the caller's W3C traceparent header when it was well
+// formed, so that events caused by the request carry it on.
+func TraceParent(ctx context.Context) string {
+	s, _ := ctx.Value(traceParentKey).(string)
+	return s
+}
+
+// validTraceParent checks the version-00 shape: 00-<32 hex>-<16 hex>-<2 hex>.
+func validTraceParent(s string) bool {
+	if len(s) != 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' {
+		return false
+	}
+	for i, c := range s {
+		if i == 2 || i == 35 || i == 52 {
+			continue
+		}
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // RequestID returns the request id stored by the RequestID middleware, or "".
 func RequestID(ctx context.Context) string {
@@ -64,7 +90,11 @@ func (m Middleware) Wrap(h http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		if tp := r.Header.Get("traceparent"); validTraceParent(tp) {
+			ctx = context.WithValue(ctx, traceParentKey, tp)
+		}
+		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if v := recover(); v != nil {

@@ -1,0 +1,75 @@
+// Package calendar is the events-calendar service. For now it keeps each
+// city's market days on the calendar, built from listings events it consumes
+// idempotently; it never reads the listings tables.
+package calendar
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/localeurope/piazza/pkg/app"
+	"github.com/localeurope/piazza/pkg/bus"
+	"github.com/localeurope/piazza/pkg/inbox"
+	"github.com/localeurope/piazza/pkg/outbox"
+	"github.com/localeurope/piazza/pkg/postgres"
+	"github.com/localeurope/piazza/services/contract"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Schema is the Postgres schema the service owns.
+const Schema = "calendar"
+
+// Migrations are the calendar schema's migration sets.
+func Migrations() []postgres.MigrationSet {
+	sub, _ := fs.Sub(migrationFiles, "migrations")
+	return []postgres.MigrationSet{outbox.Migrations(), inbox.Migrations(), {Name: "calendar", FS: sub}}
+}
+
+// Run runs the events calendar until ctx is done.
+func Run(ctx context.Context, d app.Deps) error {
+	log := d.Log.With("service", "calendar")
+	pool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-calendar"})
+	if err != nil {
+		return fmt.Errorf("calendar: %w", err)
+	}
+	defer pool.Close()
+	if err := postgres.Migrate(ctx, pool, log, Migrations()...); err != nil {
+		return fmt.Errorf("calendar: %w", err)
+	}
+	if _, err := d.JS.CreateOrUpdateStream(ctx, contract.StreamConfig(contract.StreamCalendar, d.StreamReplicas)); err != nil {
+		return fmt.Errorf("calendar: stream %s: %w", contract.StreamCalendar, err)
+	}
+	// The listings stream may not exist yet when calendar starts first in
+	// split mode; its config is in the contract, so either side can create it.
+	if _, err := d.JS.CreateOrUpdateStream(ctx, contract.StreamConfig(contract.StreamListings, d.StreamReplicas)); err != nil {
+		return fmt.Errorf("calendar: stream %s: %w", contract.StreamListings, err)
+	}
+	store := &Store{pool: pool}
+	routes(d.Mux, store, log, d.Now)
+	d.Health.AddCheck("calendar_postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return bus.Consume(ctx, d.JS, bus.ConsumerSpec{
+			Stream: contract.StreamListings,
+			Config: jetstream.ConsumerConfig{
+				Durable:        consumerName,
+				FilterSubjects: []string{"listings.*.city.>", "listings.*.market_day.>"},
+				DeliverPolicy:  jetstream.DeliverAllPolicy,
+			},
+			Handler: inbox.Handler(pool, consumerName, applyListingsEvent),
+			Poison:  inbox.Poison(pool, consumerName, log),
+			Metrics: d.ConsumeMetrics,
+		}, log)
+	})
+	relay := &outbox.Relay{Pool: pool, Publisher: outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
+	g.Go(func() error { return relay.Run(ctx) })
+	d.Ready()
+	return g.Wait()
+}

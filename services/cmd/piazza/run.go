@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/localeurope/piazza/pkg/app"
+	"github.com/localeurope/piazza/pkg/bus"
+	"github.com/localeurope/piazza/pkg/outbox"
+	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/services/calendar"
+	"github.com/localeurope/piazza/services/listings"
+	"github.com/localeurope/piazza/services/notifier"
+	webclient "github.com/localeurope/piazza/services/web"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+)
+
+var targets = map[string]app.Target{
+	"listings": listings.Run,
+	"calendar": calendar.Run,
+	"notifier": notifier.Run,
+}
+
+// run is piazza's whole life: configure, connect, serve until SIGINT/SIGTERM
+// or ctx ends, then shut down in order — fail /readyz, drain HTTP and
+// websockets, stop the services' consumers and relays, drain NATS, close the
+// pools (each service closes its own) and stop the embedded NATS.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		dir := filepath.Join(cfg.DataDir, "nats")
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		emb, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir, Port: cfg.NATSPort}, log)
+		if err != nil {
+			return err
+		}
+		defer emb.Shutdown()
+		natsURL = emb.URL()
+	}
+	nc, js, err := bus.Connect(ctx, natsURL, "piazza", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	health := web.NewHealth()
+	health.Routes(mux, reg)
+	health.AddCheck("nats", func(context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("nats not connected")
+		}
+		return nil
+	})
+	var pending atomic.Int32
+	pending.Store(int32(len(cfg.Targets)))
+	health.AddCheck("services", func(context.Context) error {
+		if n := pending.Load(); n > 0 {
+			return fmt.Errorf("%d services starting", n)
+		}
+		return nil
+	})
+	mux.Handle("GET /", webclient.Handler())
+
+	srv, err := web.Listen(cfg.HTTPAddr, web.Middleware{Log: log, Metrics: web.NewMetrics(reg)}.Wrap(mux), log)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	log.Info("piazza listening", "addr", srv.Addr().String(), "targets", cfg.Targets, "nats", natsURL)
+	fmt.Fprintf(stdout, "piazza: serving %v at http://%s\n", cfg.Targets, displayAddr(srv.Addr().String()))
+
+	deps := app.Deps{
+		Log: log, DatabaseURL: cfg.DatabaseURL, NATS: nc, JS: js, StreamReplicas: cfg.StreamReplicas,
+		Mux: mux, Health: health, Metrics: reg,
+		OutboxMetrics: outbox.NewMetrics(reg), ConsumeMetrics: bus.NewConsumeMetrics(reg),
+		DemoData: cfg.DemoData, AllowedOrigins: cfg.AllowedOrigins, Now: time.Now,
+		OnShutdown: srv.OnShutdown,
+	}
+	targetsCtx, cancelTargets := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelTargets()
+	g, gctx := errgroup.WithContext(targetsCtx)
+	for _, name := range cfg.Targets {
+		d := deps
+		d.Log = log.With("target", name)
+		var once atomic.Bool
+		d.Ready = func() {
+			if once.CompareAndSwap(false, true) && pending.Add(-1) == 0 {
+				log.Info("piazza ready")
+			}
+		}
+		run := targets[name]
+		g.Go(func() error {
+			if err := run(gctx, d); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
+
+	// Serve until a signal, or until a service fails.
+	srvCtx, cancelSrv := context.WithCancel(context.Background())
+	defer cancelSrv()
+	go func() {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down")
+		case <-gctx.Done():
+			log.Error("a service stopped; shutting down")
+		}
+		health.Drain()
+		if cfg.DrainDelay > 0 {
+			time.Sleep(cfg.DrainDelay)
+		}
+		cancelSrv()
+	}()
+	srvErr := srv.Run(srvCtx)
+	cancelTargets()
+	targetErr := g.Wait()
+	if err := nc.Drain(); err == nil {
+		waitClosed(nc.IsClosed, 5*time.Second)
+	}
+	log.Info("piazza stopped")
+	return errors.Join(targetErr, srvErr)
+}
+
+func waitClosed(closed func() bool, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for !closed() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func displayAddr(addr string) string {
+	if len(addr) > 0 && addr[0] == ':' {
+		return "localhost" + addr
+	}
+	if host := addr; len(host) > 5 && host[:5] == "[::]:" {
+		return "localhost:" + host[5:]
+	}
+	return addr
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,192 @@
+package listings
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/localeurope/piazza/pkg/web"
+)
+
+func handleCities(store *Store, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cities, err := store.Cities(r.Context())
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		web.JSON(w, http.StatusOK, map[string]any{"items": nonNil(cities)})
+	})
+}
+
+func handleCity(store *Store, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := store.City(r.Context(), r.PathValue("city"))
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		web.JSON(w, http.StatusOK, c)
+	})
+}
+
+// today is the body of GET /cities/{city}/today.
+type today struct {
+	City       City        `json:"city"`
+	Date       string      `json:"date"`
+	MarketDays []MarketDay `json:"market_days"`
+}
+
+func handleToday(store *Store, log *slog.Logger, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := store.City(r.Context(), r.PathValue("city"))
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		loc, err := c.Location()
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		date := Today(now(), loc)
+		days, err := store.MarketDays(r.Context(), c.Slug, date, date)
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		web.JSON(w, http.StatusOK, today{City: c, Date: date, MarketDays: nonNil(days)})
+	})
+}
+
+// maxRangeDays bounds a market-days query.
+const maxRangeDays = 62
+
+func handleMarketDays(store *Store, log *slog.Logger, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := store.City(r.Context(), r.PathValue("city"))
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		loc, err := c.Location()
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		from, to, err := dateRange(r, Today(now(), loc))
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		days, err := store.MarketDays(r.Context(), c.Slug, from, to)
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		web.JSON(w, http.StatusOK, map[string]any{"city": c.Slug, "from": from, "to": to, "items": nonNil(days)})
+	})
+}
+
+// dateRange reads from= and to= (YYYY-MM-DD, local dates); from defaults to
+// today and to to a week after from.
+func dateRange(r *http.Request, today string) (string, string, error) {
+	var f web.Fields
+	q := r.URL.Query()
+	parse := func(name, def string) time.Time {
+		v := q.Get(name)
+		if v == "" {
+			v = def
+		}
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			f.Add(name, "must be a date like 2026-05-01")
+		}
+		return t
+	}
+	from := parse("from", today)
+	to := parse("to", from.AddDate(0, 0, 7).Format(time.DateOnly))
+	if err := f.Err(); err != nil {
+		return "", "", err
+	}
+	if to.Before(from) {
+		f.Add("to", "must not be before from")
+	} else if to.Sub(from) > maxRangeDays*24*time.Hour {
+		f.Add("to", "must be at most %d days after from", maxRangeDays)
+	}
+	if err := f.Err(); err != nil {
+		return "", "", err
+	}
+	return from.Format(time.DateOnly), to.Format(time.DateOnly), nil
+}
+
+func handleMarketDay(store *Store, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !isUUID(id) {
+			web.WriteError(w, r, log, web.Errorf(web.ENotFound, "there is no market day %q", id))
+			return
+		}
+		d, err := store.MarketDay(r.Context(), id)
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		web.JSON(w, http.StatusOK, d)
+	})
+}
+
+func handleApply(store *Store, log *slog.Logger, now func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !isUUID(id) {
+			web.WriteError(w, r, log, web.Errorf(web.ENotFound, "there is no market day %q", id))
+			return
+		}
+		na, err := web.Decode[NewApplication](w, r)
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		app, err := store.Apply(r.Context(), id, na, now())
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		w.Header().Set("Location", "/api/v1/listings/applications/"+app.ID)
+		web.JSON(w, http.StatusCreated, app)
+	})
+}
+
+func handleCreateVendor(store *Store, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nv, err := web.Decode[NewVendor](w, r)
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		v, err := store.CreateVendor(r.Context(), nv)
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		w.Header().Set("Location", "/api/v1/listings/vendors/"+v.ID)
+		web.JSON(w, http.StatusCreated, v)
+	})
+}
+
+func handleVendor(store *Store, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !isUUID(id) {
+			web.WriteError(w, r, log, web.Errorf(web.ENotFound, "there is no vendor %q", id))
+			return
+		}
+		v, err := store.Vendor(r.Context(), id)
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		web.JSON(w, http.StatusOK, v)
+	})
+}

@@ -1,0 +1,88 @@
+// Package listings is the market-listings service: cities, squares and their
+// pitch plans, markets and market days, vendors and their applications for a
+// stall. Every state change that others care about is written together with
+// its event (transactional outbox) and published to the LISTINGS stream.
+//
+// It never reads another service's tables and never imports another service.
+package listings
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/localeurope/piazza/pkg/app"
+	"github.com/localeurope/piazza/pkg/outbox"
+	"github.com/localeurope/piazza/pkg/postgres"
+	"github.com/localeurope/piazza/services/contract"
+	"golang.org/x/sync/errgroup"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Schema is the Postgres schema the service owns.
+const Schema = "listings"
+
+// Migrations are the listings schema's migration sets.
+func Migrations() []postgres.MigrationSet {
+	sub, _ := fs.Sub(migrationFiles, "migrations")
+	return []postgres.MigrationSet{outbox.Migrations(), {Name: "listings", FS: sub}}
+}
+
+// Run runs market-listings until ctx is done.
+func Run(ctx context.Context, d app.Deps) error {
+	log := d.Log.With("service", "listings")
+	pool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-listings"})
+	if err != nil {
+		return fmt.Errorf("listings: %w", err)
+	}
+	defer pool.Close()
+	if err := postgres.Migrate(ctx, pool, log, Migrations()...); err != nil {
+		return fmt.Errorf("listings: %w", err)
+	}
+	if _, err := d.JS.CreateOrUpdateStream(ctx, contract.StreamConfig(contract.StreamListings, d.StreamReplicas)); err != nil {
+		return fmt.Errorf("listings: stream %s: %w", contract.StreamListings, err)
+	}
+	store := &Store{pool: pool}
+	if d.DemoData {
+		seeded, err := store.SeedDemo(ctx, d.Now())
+		if err != nil {
+			return err
+		}
+		if seeded {
+			log.Info("demo data seeded")
+		}
+	}
+	if _, err := store.GenerateMarketDays(ctx, d.Now(), Horizon); err != nil {
+		return err
+	}
+	routes(d.Mux, store, log, d.Now)
+	d.Health.AddCheck("listings_postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+	d.Ready()
+
+	g, ctx := errgroup.WithContext(ctx)
+	relay := &outbox.Relay{Pool: pool, Publisher: outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
+	g.Go(func() error { return relay.Run(ctx) })
+	g.Go(func() error { return rollHorizon(ctx, store, d.Now, log) })
+	return g.Wait()
+}
+
+// rollHorizon keeps market days generated up to the horizon as days pass.
+func rollHorizon(ctx context.Context, store *Store, now func() time.Time, log *slog.Logger) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := store.GenerateMarketDays(ctx, now(), Horizon); err != nil && ctx.Err() == nil {
+				log.Warn("generating market days failed", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,219 @@
+package notifier
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Protocol limits and timings; docs/websocket.md documents them.
+const (
+	maxFrameBytes  = 4096
+	sendQueueLen   = 256
+	maxTopics      = 100
+	maxTopicLen    = 80
+	writeWait      = 10 * time.Second
+	pongWait       = 60 * time.Second
+	pingPeriod     = pongWait * 9 / 10
+	closeSlow      = 4001 // the send queue overflowed: reconnect and resume
+	closeBadClient = websocket.ClosePolicyViolation
+)
+
+type client struct {
+	conn   *websocket.Conn
+	out    chan *websocket.PreparedMessage
+	topics map[string]struct{} // guarded by the hub's lock
+	// lastSeq is written only by Hub.Dispatch, to send a notification once
+	// to a client subscribed to several of its topics.
+	lastSeq   uint64
+	closeOnce sync.Once
+	closing   chan closeReq
+	metrics   *hubMetrics
+}
+
+type closeReq struct {
+	code   int
+	reason string
+}
+
+// send queues pm without blocking; a full queue closes the client.
+func (c *client) send(pm *websocket.PreparedMessage) bool {
+	select {
+	case c.out <- pm:
+		return true
+	default:
+		c.metrics.dropped.Inc()
+		c.close(closeSlow, "send queue full; resume from your last seq")
+		return false
+	}
+}
+
+// close asks the writer to send a close frame and hang up.
+func (c *client) close(code int, reason string) {
+	c.closeOnce.Do(func() { c.closing <- closeReq{code, reason} })
+}
+
+// clientMsg is what a client sends.
+type clientMsg struct {
+	Type   string   `json:"type"`
+	Topics []string `json:"topics"`
+	Since  *uint64  `json:"since,omitempty"`
+}
+
+type wsHandler struct {
+	hub      *Hub
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+}
+
+func newWSHandler(hub *Hub, allowed []string, log *slog.Logger) *wsHandler {
+	allow := map[string]bool{}
+	for _, o := range allowed {
+		allow[strings.TrimRight(strings.ToLower(o), "/")] = true
+	}
+	return &wsHandler{hub: hub, log: log, upgrader: websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		// Share write buffers between idle connections.
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin: func(r *http.Request) bool {
+			origin := r.Header.Get("Origin")
+			if origin == "" {
+				return true // not a browser: origin checks protect browsers' users
+			}
+			u, err := url.Parse(origin)
+			if err != nil {
+				return false
+			}
+			if strings.EqualFold(u.Host, r.Host) {
+				return true
+			}
+			return allow[strings.ToLower(u.Scheme+"://"+u.Host)]
+		},
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": http.StatusText(status),
+				"status": status, "detail": reason.Error()})
+		},
+	}}
+}
+
+func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	conn, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := &client{conn: conn, out: make(chan *websocket.PreparedMessage, sendQueueLen),
+		topics: map[string]struct{}{}, closing: make(chan closeReq, 1), metrics: h.hub.metrics}
+	h.hub.add(c)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.writeLoop()
+	}()
+	h.readLoop(c)
+	h.hub.remove(c)
+	c.close(websocket.CloseNormalClosure, "")
+	<-done
+}
+
+func (h *wsHandler) readLoop(c *client) {
+	c.conn.SetReadLimit(maxFrameBytes)
+	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		typ, data, err := c.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+		if typ != websocket.TextMessage {
+			c.close(websocket.CloseUnsupportedData, "send JSON text frames")
+			return
+		}
+		var m clientMsg
+		if err := json.Unmarshal(data, &m); err != nil {
+			h.reply(c, map[string]any{"type": "error", "code": "bad_message", "message": "frames must be JSON objects"})
+			continue
+		}
+		// Only this goroutine changes c.topics, so reading its size is safe.
+		if msg := validTopics(m.Topics, len(c.topics)); msg != "" && (m.Type == "subscribe" || m.Type == "unsubscribe") {
+			h.reply(c, map[string]any{"type": "error", "code": "bad_topics", "message": msg})
+			continue
+		}
+		switch m.Type {
+		case "subscribe":
+			seq := h.hub.subscribe(c, m.Topics)
+			h.reply(c, map[string]any{"type": "subscribed", "topics": m.Topics, "seq": seq})
+		case "unsubscribe":
+			h.hub.unsubscribe(c, m.Topics)
+			h.reply(c, map[string]any{"type": "unsubscribed", "topics": m.Topics})
+		default:
+			h.reply(c, map[string]any{"type": "error", "code": "unknown_type", "message": "type must be subscribe or unsubscribe"})
+		}
+	}
+}
+
+// validTopics returns why topics are unacceptable, or "".
+func validTopics(topics []string, have int) string {
+	if len(topics) == 0 {
+		return "topics must list at least one topic"
+	}
+	if have+len(topics) > maxTopics {
+		return "at most 100 topics per connection"
+	}
+	for _, t := range topics {
+		kind, id, ok := strings.Cut(t, ":")
+		if !ok || id == "" || len(t) > maxTopicLen {
+			return "a topic looks like city:ghent or vendor:<id>"
+		}
+		switch kind {
+		case "city", "place", "market", "vendor", "category":
+		default:
+			return "topic kinds are city, place, market, vendor and category"
+		}
+	}
+	return ""
+}
+
+func (h *wsHandler) reply(c *client, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+	if err != nil {
+		return
+	}
+	c.send(pm)
+}
+
+// writeLoop is the only goroutine that writes to the connection.
+func (c *client) writeLoop() {
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	defer c.conn.Close()
+	for {
+		select {
+		case pm := <-c.out:
+			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.conn.WritePreparedMessage(pm); err != nil {
+				return
+			}
+		case <-ping.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				return
+			}
+		case req := <-c.closing:
+			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(req.code, req.reason), time.Now().Add(time.Second))
+			return
+		}
+	}
+}

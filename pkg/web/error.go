@@ -8,16 +8,16 @@ import (
 
 // Error codes. Each maps to exactly one HTTP status in Status.
 const (
-	EInvalid      = "invalid"       // the request is malformed or fails validation
-	ENotFound     = "not_found"     // the resource does not exist (or is not visible to the caller)
-	EConflict     = "conflict"      // the request conflicts with the current state
-	EUnauthorized = "unauthorized"  // no or bad credentials
-	EForbidden    = "forbidden"     // credentials are fine, the action is not allowed
-	ETooLarge     = "too_large"     // the body is larger than allowed
-	EUnsupported  = "unsupported"   // wrong media type
-	ETooMany      = "rate_limited"  // slow down
-	EUnavailable  = "unavailable"   // a dependency is down; try again
-	EInternal     = "internal"      // a bug or an unexpected failure; never shows details
+	EInvalid      = "invalid"      // the request is malformed or fails validation
+	ENotFound     = "not_found"    // the resource does not exist (or is not visible to the caller)
+	EConflict     = "conflict"     // the request conflicts with the current state
+	EUnauthorized = "unauthorized" // no or bad credentials
+	EForbidden    = "forbidden"    // credentials are fine, the action is not allowed
+	ETooLarge     = "too_large"    // the body is larger than allowed
+	EUnsupported  = "unsupported"  // wrong media type
+	ETooMany      = "rate_limited" // slow down
+	EUnavailable  = "unavailable"  // a dependency is down; try again
+	EInternal     = "internal"     // a bug or an unexpected failure; never shows details
 )
 
 // Error is the one error type that carries a code a client can act on. Domain

@@ -54,9 +54,9 @@ func Decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 
 func decodeError(err error) error {
 	var (
-		syntax    *json.SyntaxError
-		typ       *json.UnmarshalTypeError
-		maxBytes  *http.MaxBytesError
+		syntax   *json.SyntaxError
+		typ      *json.UnmarshalTypeError
+		maxBytes *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &maxBytes):

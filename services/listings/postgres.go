@@ -215,9 +215,9 @@ func (s *Store) Apply(ctx context.Context, dayID string, na NewApplication, now 
 
 func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplication, now time.Time) (Application, error) {
 	var (
-		day                                 MarketDay
-		placeID, marketID, tz               string
-		vendor                              Vendor
+		day                   MarketDay
+		placeID, marketID, tz string
+		vendor                Vendor
 	)
 	err := tx.QueryRow(ctx, `
 		SELECT d.id::text, d.city, d.date::text, d.status, d.ends_at, m.id::text, m.name, p.id::text, p.name, c.timezone

@@ -12,10 +12,10 @@ import (
 )
 
 type demoPlace struct {
-	Name         string
-	Lat, Lon     float64
-	Rows, Cols   int
-	Markets      []demoMarket
+	Name       string
+	Lat, Lon   float64
+	Rows, Cols int
+	Markets    []demoMarket
 }
 
 type demoMarket struct {

@@ -76,7 +76,7 @@ func Poison(pool *pgxpool.Pool, consumer string, log *slog.Logger) bus.Poison {
 // Prune forgets processed ids older than keep; keep must exceed the longest
 // time a message can still be redelivered.
 func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration) (int64, error) {
-	tag, err := pool.Exec(ctx, `DELETE FROM inbox WHERE processed_at < now() - $1::interval`, keep.String())
+	tag, err := pool.Exec(ctx, `DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)`, keep.Seconds())
 	if err != nil {
 		return 0, fmt.Errorf("inbox: prune: %w", err)
 	}

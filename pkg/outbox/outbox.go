@@ -37,9 +37,9 @@ func Migrations() postgres.MigrationSet {
 }
 
 // Add writes ev, to be published on the NATS subject, in the caller's
-// transaction, and wakes the relay when the transaction commits. Postgres
-// folds identical notifications within one transaction, so a transaction that
-// adds many events sends one NOTIFY.
+// transaction. A statement trigger wakes the relay when the transaction
+// commits; Postgres folds identical notifications within one transaction, so
+// a transaction that adds many events sends one NOTIFY.
 func Add(ctx context.Context, tx pgx.Tx, subject string, ev bus.Event) error {
 	if ev.ID == "" || ev.Type == "" || ev.Source == "" || subject == "" {
 		return fmt.Errorf("outbox: event %q of type %q lacks id, type, source or subject", ev.ID, ev.Type)
@@ -50,9 +50,6 @@ func Add(ctx context.Context, tx pgx.Tx, subject string, ev bus.Event) error {
 		ev.ID, subject, ev.Source, ev.Type, ev.Subject, ev.Time, ev.DataContentType, ev.TraceParent, ev.Data)
 	if err != nil {
 		return fmt.Errorf("outbox: add %s: %w", ev.Type, err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify(current_schema() || '.outbox', '')`); err != nil {
-		return fmt.Errorf("outbox: notify: %w", err)
 	}
 	return nil
 }

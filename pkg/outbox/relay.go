@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -57,7 +58,9 @@ func (r *Relay) schema() string {
 func (r *Relay) Run(ctx context.Context) error {
 	r.defaults()
 	wake := make(chan struct{}, 1)
-	go r.listen(ctx, wake)
+	var listening sync.WaitGroup
+	defer listening.Wait() // the listener's connection is closed when Run returns
+	listening.Go(func() { r.listen(ctx, wake) })
 	poll := time.NewTicker(r.PollInterval)
 	defer poll.Stop()
 	lastPrune := time.Time{}
@@ -103,19 +106,24 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
 	channel := pgx.Identifier{r.schema() + ".outbox"}.Sanitize()
 	for ctx.Err() == nil {
 		err := func() error {
-			conn, err := r.Pool.Acquire(ctx)
+			pc, err := r.Pool.Acquire(ctx)
 			if err != nil {
 				return err
 			}
-			// A LISTEN connection must not go back to the pool still listening.
-			defer conn.Conn().Close(context.Background())
-			defer conn.Release()
+			// A LISTEN connection must not go back to the pool still
+			// listening: take it out of the pool and close it ourselves.
+			conn := pc.Hijack()
+			defer func() {
+				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = conn.Close(cctx)
+			}()
 			if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 				return err
 			}
 			signal(wake) // rows may have committed before LISTEN took effect
 			for {
-				if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+				if _, err := conn.WaitForNotification(ctx); err != nil {
 					return err
 				}
 				signal(wake)
@@ -210,7 +218,7 @@ func (r *Relay) PublishPending(ctx context.Context) (int, error) {
 // Prune deletes rows published longer ago than Retention.
 func (r *Relay) Prune(ctx context.Context) (int64, error) {
 	r.defaults()
-	tag, err := r.Pool.Exec(ctx, `DELETE FROM outbox WHERE published_at < now() - $1::interval`, r.Retention.String())
+	tag, err := r.Pool.Exec(ctx, `DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)`, r.Retention.Seconds())
 	if err != nil {
 		return 0, fmt.Errorf("outbox: prune: %w", err)
 	}

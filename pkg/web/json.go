@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -69,7 +68,7 @@ func decodeError(err error) error {
 			field = "(body)"
 		}
 		return &Error{Code: EInvalid, Message: "the request has invalid fields",
-			Fields: []FieldError{{Field: field, Message: fmt.Sprintf("must be a %s", jsonKind(typ.Type.Kind().String()))}}}
+			Fields: []FieldError{{Field: field, Message: "must be " + jsonKind(typ.Type.Kind().String())}}}
 	case errors.Is(err, io.EOF):
 		return Errorf(EInvalid, "the body is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -83,18 +82,19 @@ func decodeError(err error) error {
 	}
 }
 
+// jsonKind names the JSON type a Go kind decodes from, with its article.
 func jsonKind(goKind string) string {
 	switch goKind {
 	case "string":
-		return "string"
+		return "a string"
 	case "bool":
-		return "boolean"
+		return "a boolean"
 	case "slice", "array":
-		return "array"
+		return "an array"
 	case "map", "struct":
-		return "object"
+		return "an object"
 	default:
-		return "number"
+		return "a number"
 	}
 }
 

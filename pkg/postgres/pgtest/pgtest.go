@@ -1,6 +1,6 @@
 // Package pgtest gives each test a fresh Postgres database, cloned from a
 // template that is migrated once per migration fingerprint. Cloning a template
-// takes tens of milliseconds; migrating from scratch for every test would not.
+// takes about a tenth of a second; migrating from scratch for every test would not.
 //
 // The server comes from PIAZZA_TEST_DATABASE_URL or DATABASE_URL (default: the
 // local piazza role). When it is unreachable the test is skipped, except under
@@ -9,6 +9,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -64,8 +65,12 @@ func NewDatabase(tb testing.TB, tmpl Template) string {
 		tb.Fatalf("pgtest: template %s: %v", tplName, err)
 	}
 	name := "piazza_test_" + randomHex(6)
-	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tplName)); err != nil {
-		tb.Fatalf("pgtest: create database: %v", err)
+	// FILE_COPY clones a small template about three times faster than
+	// PostgreSQL 15's default WAL_LOG; older servers lack the option.
+	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", name, tplName)); err != nil {
+		if _, err2 := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, tplName)); err2 != nil {
+			tb.Fatalf("pgtest: create database: %v", errors.Join(err, err2))
+		}
 	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

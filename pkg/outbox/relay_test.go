@@ -1,0 +1,199 @@
+package outbox_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/localeurope/piazza/pkg/bus"
+	"github.com/localeurope/piazza/pkg/outbox"
+	"github.com/nats-io/nats.go"
+)
+
+func TestRelayRun(t *testing.T) {
+	t.Run("two relays over rows from concurrent writers publish every row exactly once", func(t *testing.T) {
+		e := newEnv(t)
+		counter := &countingPublisher{counts: map[string]int{}}
+		relays := []*outbox.Relay{e.relay(nil), e.relay(nil)}
+		for i, r := range relays {
+			r.Pool = openPool(t, e.url) // each replica has its own pool
+			r.Publisher = counter.wrap(r.Publisher)
+			r.BatchSize = 16
+			r.PollInterval = 20 * time.Millisecond
+			relays[i] = r
+		}
+		stops := []func() error{runRelay(t, relays[0]), runRelay(t, relays[1])}
+
+		const writers, perWriter = 10, 50
+		written := make(chan string, writers*perWriter)
+		ctx := testContext(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				for i := range perWriter {
+					ev := newEvent(t, w*perWriter+i)
+					err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+						return outbox.Add(ctx, tx, fmt.Sprintf("svc.city%d.stall.checked_in", w), ev)
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+					written <- ev.ID
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		close(written)
+		for err := range errs {
+			t.Fatalf("writer: %v", err)
+		}
+
+		waitFor(t, "the backlog to drain", func() bool { return e.backlog(t) == 0 })
+		for i, stop := range stops {
+			if err := stop(); err != nil {
+				t.Errorf("relay %d: Run returned %v", i, err)
+			}
+		}
+		counts := counter.snapshot()
+		n := 0
+		for id := range written {
+			n++
+			if counts[id] != 1 {
+				t.Errorf("event %s was published %d times, want once", id, counts[id])
+			}
+		}
+		if len(counts) != n {
+			t.Errorf("the relays published %d distinct events, the writers wrote %d", len(counts), n)
+		}
+		if m := e.streamMsgs(t); m != uint64(n) {
+			t.Errorf("stream holds %d messages, want %d", m, n)
+		}
+	})
+
+	t.Run("a notification wakes the relay long before its poll interval", func(t *testing.T) {
+		e := newEnv(t)
+		r := e.relay(nil)
+		r.PollInterval = time.Hour
+		runRelay(t, r)
+		waitForListener(t, e)
+
+		for want := uint64(1); want <= 2; want++ {
+			e.addEvents(t, 1)
+			waitFor(t, fmt.Sprintf("event %d to reach the stream", want), func() bool { return e.streamMsgs(t) == want })
+		}
+	})
+
+	t.Run("a row whose notification was missed is published by the poll", func(t *testing.T) {
+		e := newEnv(t)
+		r := e.relay(nil)
+		r.PollInterval = 50 * time.Millisecond
+		runRelay(t, r)
+		waitForListener(t, e)
+		e.addEvents(t, 1)
+		waitFor(t, "the first event to reach the stream", func() bool { return e.streamMsgs(t) == 1 })
+
+		// Insert the way Add does, without its NOTIFY.
+		ev := newEvent(t, 2)
+		if _, err := e.pool.Exec(testContext(t), `
+			INSERT INTO outbox (event_id, subject, source, type, event_time, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+			ev.ID, "svc.ghent.stall.checked_in", ev.Source, ev.Type, ev.Time, ev.Data); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the silent row to reach the stream", func() bool { return e.streamMsgs(t) == 2 })
+	})
+
+	t.Run("Run returns nil when its context is cancelled", func(t *testing.T) {
+		e := newEnv(t)
+		stop := runRelay(t, e.relay(nil))
+		waitForListener(t, e)
+		if err := stop(); err != nil {
+			t.Errorf("Run returned %v, want nil", err)
+		}
+		waitFor(t, "the listening connection to close", func() bool { return listeners(t, e) == 0 })
+	})
+}
+
+// countingPublisher counts, per event id, how often a batch holding it was
+// handed to the real publisher it wraps.
+type countingPublisher struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *countingPublisher) wrap(next outbox.Publisher) outbox.Publisher {
+	return publisherFunc(func(ctx context.Context, msgs []*nats.Msg) error {
+		c.mu.Lock()
+		for _, m := range msgs {
+			c.counts[m.Header.Get(bus.HdrMsgID)]++
+		}
+		c.mu.Unlock()
+		return next.PublishBatch(ctx, msgs)
+	})
+}
+
+func (c *countingPublisher) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.counts))
+	for k, v := range c.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// waitForListener waits until a session of the test database has run its
+// LISTEN on the outbox channel.
+func waitForListener(tb testing.TB, e *env) {
+	tb.Helper()
+	waitFor(tb, "the relay to LISTEN", func() bool { return listeners(tb, e) == 1 })
+}
+
+func listeners(tb testing.TB, e *env) int {
+	tb.Helper()
+	var n int
+	err := e.pool.QueryRow(testContext(tb), `
+		SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND state = 'idle' AND query = 'LISTEN "svc.outbox"'`).Scan(&n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// BenchmarkRelay measures writing a 256-event batch with Add in one
+// transaction and publishing it with one PublishPending pass.
+func BenchmarkRelay(b *testing.B) {
+	const batch = 256
+	e := newEnv(b)
+	r := e.relay(nil)
+	r.BatchSize = batch
+	ctx := testContext(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+			for i := range batch {
+				ev, err := bus.NewEvent("svc", "eu.piazza.svc.stall.checked_in.v1", "stall/1", i)
+				if err != nil {
+					return err
+				}
+				if err := outbox.Add(ctx, tx, "svc.ghent.stall.checked_in", ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := r.PublishPending(ctx); err != nil || n != batch {
+			b.Fatalf("PublishPending = %d, %v; want %d", n, err, batch)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
+}

@@ -117,10 +117,11 @@ func (m Middleware) Wrap(h http.Handler) http.Handler {
 				m.Metrics.duration.WithLabelValues(route, r.Method).Observe(d.Seconds())
 			}
 			level := slog.LevelInfo
-			if rec.status >= 500 {
+			switch {
+			case route == "GET /healthz" || route == "GET /readyz" || route == "GET /metrics":
+				level = slog.LevelDebug // probes; a 503 while starting or draining is expected
+			case rec.status >= 500:
 				level = slog.LevelError
-			} else if route == "GET /healthz" || route == "GET /readyz" || route == "GET /metrics" {
-				level = slog.LevelDebug
 			}
 			m.Log.Log(r.Context(), level, "http request", "method", r.Method, "route", route, "path", r.URL.Path,
 				"status", rec.status, "bytes", rec.bytes, "duration_ms", float64(d.Microseconds())/1000, "request_id", id)

@@ -71,7 +71,7 @@ func localRange(r *http.Request, now time.Time, loc *time.Location) (time.Time, 
 	}
 	if to.Before(from) {
 		f.Add("to", "must not be before from")
-	} else if to.Sub(from) > maxRangeDays*24*time.Hour {
+	} else if to.After(from.AddDate(0, 0, maxRangeDays)) { // in local days: a day may have 23 or 25 hours
 		f.Add("to", "must be at most %d days after from", maxRangeDays)
 	}
 	if err := f.Err(); err != nil {

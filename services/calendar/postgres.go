@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,6 +20,9 @@ type Store struct {
 
 // Timezone returns a known city's location or ENotFound.
 func (s *Store) Timezone(ctx context.Context, city string) (*time.Location, error) {
+	if !utf8.ValidString(city) || strings.ContainsRune(city, 0) { // Postgres text refuses these
+		return nil, web.Errorf(web.ENotFound, "there is no city %q on the calendar", city)
+	}
 	var tz string
 	err := s.pool.QueryRow(ctx, `SELECT timezone FROM cities WHERE slug = $1`, city).Scan(&tz)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -42,13 +42,13 @@ func Run(ctx context.Context, d app.Deps) error {
 	if err := postgres.Migrate(ctx, pool, log, Migrations()...); err != nil {
 		return fmt.Errorf("calendar: %w", err)
 	}
-	if _, err := d.JS.CreateOrUpdateStream(ctx, contract.StreamConfig(contract.StreamCalendar, d.StreamReplicas)); err != nil {
-		return fmt.Errorf("calendar: stream %s: %w", contract.StreamCalendar, err)
+	if err := bus.EnsureStream(ctx, d.JS, contract.StreamConfig(contract.StreamCalendar, d.StreamReplicas), true); err != nil {
+		return fmt.Errorf("calendar: %w", err)
 	}
 	// The listings stream may not exist yet when calendar starts first in
 	// split mode; its config is in the contract, so either side can create it.
-	if _, err := d.JS.CreateOrUpdateStream(ctx, contract.StreamConfig(contract.StreamListings, d.StreamReplicas)); err != nil {
-		return fmt.Errorf("calendar: stream %s: %w", contract.StreamListings, err)
+	if err := bus.EnsureStream(ctx, d.JS, contract.StreamConfig(contract.StreamListings, d.StreamReplicas), false); err != nil {
+		return fmt.Errorf("calendar: %w", err)
 	}
 	store := &Store{pool: pool}
 	routes(d.Mux, store, log, d.Now)

@@ -99,7 +99,7 @@ func dateRange(r *http.Request, today string) (string, string, error) {
 			v = def
 		}
 		t, err := time.Parse(time.DateOnly, v)
-		if err != nil {
+		if err != nil || t.Year() < 1 { // Postgres has no year 0
 			f.Add(name, "must be a date like 2026-05-01")
 		}
 		return t

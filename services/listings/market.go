@@ -111,6 +111,8 @@ func (v *NewVendor) Validate() error {
 		f.Add("name", "is required")
 	case n > 120:
 		f.Add("name", "must be at most 120 characters")
+	case strings.ContainsRune(v.Name, 0): // Postgres text cannot hold NUL
+		f.Add("name", "must not contain NUL characters")
 	}
 	if !vendorKinds[v.Kind] {
 		f.Add("kind", "must be one of farmer, artisan, food, other")
@@ -122,6 +124,8 @@ func (v *NewVendor) Validate() error {
 	}
 	if utf8.RuneCountInString(v.Description) > 2000 {
 		f.Add("description", "must be at most 2000 characters")
+	} else if strings.ContainsRune(v.Description, 0) {
+		f.Add("description", "must not contain NUL characters")
 	}
 	return f.Err()
 }
@@ -140,6 +144,8 @@ func (a *NewApplication) Validate() error {
 	}
 	if len(a.Pitch) > 16 {
 		f.Add("pitch", "must be a pitch code of at most 16 characters")
+	} else if strings.ContainsRune(a.Pitch, 0) {
+		f.Add("pitch", "must not contain NUL characters")
 	}
 	return f.Err()
 }

@@ -44,6 +44,10 @@ type querier interface {
 }
 
 func city(ctx context.Context, q querier, slug string) (City, error) {
+	// Not a slug (e.g. not UTF-8, which Postgres refuses): no such city.
+	if !slugRE(slug) {
+		return City{}, web.Errorf(web.ENotFound, "there is no city %q", slug)
+	}
 	rows, err := q.Query(ctx, `SELECT slug, name, country, timezone, languages FROM cities WHERE slug = $1`, slug)
 	if err != nil {
 		return City{}, fmt.Errorf("listings: city %s: %w", slug, err)
@@ -222,7 +226,8 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplic
 	err := tx.QueryRow(ctx, `
 		SELECT d.id::text, d.city, d.date::text, d.status, d.ends_at, m.id::text, m.name, p.id::text, p.name, c.timezone
 		FROM market_days d JOIN markets m ON m.id = d.market_id JOIN places p ON p.id = m.place_id JOIN cities c ON c.slug = d.city
-		WHERE d.id = $1`, dayID).Scan(&day.ID, &day.City, &day.Date, &day.Status, &day.EndsAt, &marketID, &day.Market.Name, &placeID, &day.Place.Name, &tz)
+		WHERE d.id = $1
+		FOR NO KEY UPDATE OF d`, dayID).Scan(&day.ID, &day.City, &day.Date, &day.Status, &day.EndsAt, &marketID, &day.Market.Name, &placeID, &day.Place.Name, &tz)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Application{}, web.Errorf(web.ENotFound, "there is no market day %s", dayID)
 	}
@@ -232,7 +237,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplic
 	if day.Status == "cancelled" || day.Status == "closed" || !now.Before(day.EndsAt) {
 		return Application{}, web.Errorf(web.EConflict, "the market day %s is %s; it takes no more stalls", day.Date, closedWord(day.Status))
 	}
-	err = tx.QueryRow(ctx, `SELECT id::text, city, name, kind, description, created_at FROM vendors WHERE id = $1`, na.VendorID).
+	err = tx.QueryRow(ctx, `SELECT id::text, city, name, kind, description, created_at FROM vendors WHERE id = $1 AND city = $2`, na.VendorID, day.City).
 		Scan(&vendor.ID, &vendor.City, &vendor.Name, &vendor.Kind, &vendor.Description, &vendor.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Application{}, &web.Error{Code: web.EInvalid, Message: "the request has invalid fields",
@@ -243,8 +248,9 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplic
 	}
 
 	app := Application{ID: newID(), City: day.City, MarketDayID: day.ID, VendorID: vendor.ID}
-	// Try free pitches in order; a concurrent request may take the one we
-	// saw, in which case the insert does nothing and we try the next.
+	// Applications for one market day take turns on the day's row lock
+	// (above), so the free pitch we find stays free. The unique indexes are
+	// the guarantee regardless; should one fire, try the next pitch.
 	for attempt := 0; attempt < 8; attempt++ {
 		pitchID, code, err := freePitch(ctx, tx, placeID, day.ID, na.Pitch)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/localeurope/piazza/pkg/app"
+	"github.com/localeurope/piazza/pkg/bus"
 	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/postgres"
 	"github.com/localeurope/piazza/services/contract"
@@ -44,8 +45,8 @@ func Run(ctx context.Context, d app.Deps) error {
 	if err := postgres.Migrate(ctx, pool, log, Migrations()...); err != nil {
 		return fmt.Errorf("listings: %w", err)
 	}
-	if _, err := d.JS.CreateOrUpdateStream(ctx, contract.StreamConfig(contract.StreamListings, d.StreamReplicas)); err != nil {
-		return fmt.Errorf("listings: stream %s: %w", contract.StreamListings, err)
+	if err := bus.EnsureStream(ctx, d.JS, contract.StreamConfig(contract.StreamListings, d.StreamReplicas), true); err != nil {
+		return fmt.Errorf("listings: %w", err)
 	}
 	store := &Store{pool: pool}
 	if d.DemoData {

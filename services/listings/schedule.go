@@ -121,7 +121,8 @@ func (m marketSchedule) runsOn(date time.Time) bool {
 
 // LocalTime is the instant at wall-clock offset since midnight on date in
 // loc. In a DST gap (02:30 on the spring-forward night) Go moves the time
-// forward by the gap; in the autumn overlap it takes the first occurrence.
+// forward by the gap; in the autumn overlap it takes the second occurrence
+// (standard time).
 func LocalTime(date time.Time, sinceMidnight time.Duration, loc *time.Location) time.Time {
 	h := int(sinceMidnight / time.Hour)
 	mnt := int(sinceMidnight % time.Hour / time.Minute)

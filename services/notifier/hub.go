@@ -57,8 +57,9 @@ func (h *Hub) remove(c *client) {
 }
 
 // subscribe adds topics to c and returns the position after which c gets
-// every matching notification.
-func (h *Hub) subscribe(c *client, topics []string) uint64 {
+// every matching notification. confirm runs under the hub's lock, so the
+// frame it queues reaches the client before any notification after seq.
+func (h *Hub) subscribe(c *client, topics []string, confirm func(seq uint64)) uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, t := range topics {
@@ -73,7 +74,11 @@ func (h *Hub) subscribe(c *client, topics []string) uint64 {
 		}
 		subs[c] = struct{}{}
 	}
-	return h.lastSeq.Load()
+	seq := h.lastSeq.Load()
+	if confirm != nil {
+		confirm(seq)
+	}
+	return seq
 }
 
 func (h *Hub) unsubscribe(c *client, topics []string) {

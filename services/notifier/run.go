@@ -48,10 +48,11 @@ func Run(ctx context.Context, d app.Deps) error {
 	if err := postgres.Migrate(ctx, pool, log, Migrations()...); err != nil {
 		return fmt.Errorf("notifier: %w", err)
 	}
-	for _, name := range []string{contract.StreamNotifications, contract.StreamListings} {
-		if _, err := d.JS.CreateOrUpdateStream(ctx, contract.StreamConfig(name, d.StreamReplicas)); err != nil {
-			return fmt.Errorf("notifier: stream %s: %w", name, err)
-		}
+	if err := bus.EnsureStream(ctx, d.JS, contract.StreamConfig(contract.StreamNotifications, d.StreamReplicas), true); err != nil {
+		return fmt.Errorf("notifier: %w", err)
+	}
+	if err := bus.EnsureStream(ctx, d.JS, contract.StreamConfig(contract.StreamListings, d.StreamReplicas), false); err != nil {
+		return fmt.Errorf("notifier: %w", err)
 	}
 	info, err := d.JS.Stream(ctx, contract.StreamNotifications)
 	if err != nil {

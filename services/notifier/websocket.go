@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -34,7 +35,11 @@ type client struct {
 	lastSeq   uint64
 	closeOnce sync.Once
 	closing   chan closeReq
-	metrics   *hubMetrics
+	// closed is set once a close is requested: nothing is queued after it,
+	// so a client dropped for falling behind never receives a later
+	// notification past the one it missed (a silent gap).
+	closed  atomic.Bool
+	metrics *hubMetrics
 }
 
 type closeReq struct {
@@ -44,19 +49,30 @@ type closeReq struct {
 
 // send queues pm without blocking; a full queue closes the client.
 func (c *client) send(pm *websocket.PreparedMessage) bool {
+	if c.closed.Load() {
+		return false
+	}
 	select {
 	case c.out <- pm:
 		return true
 	default:
-		c.metrics.dropped.Inc()
-		c.close(closeSlow, "send queue full; resume from your last seq")
+		if c.close(closeSlow, "send queue full; resume from your last seq") {
+			c.metrics.dropped.Inc()
+		}
 		return false
 	}
 }
 
-// close asks the writer to send a close frame and hang up.
-func (c *client) close(code int, reason string) {
-	c.closeOnce.Do(func() { c.closing <- closeReq{code, reason} })
+// close asks the writer to send a close frame and hang up. It reports
+// whether this call was the one that closed c.
+func (c *client) close(code int, reason string) bool {
+	first := false
+	c.closeOnce.Do(func() {
+		first = true
+		c.closed.Store(true)
+		c.closing <- closeReq{code, reason}
+	})
+	return first
 }
 
 // clientMsg is what a client sends.
@@ -144,14 +160,20 @@ func (h *wsHandler) readLoop(c *client) {
 			continue
 		}
 		// Only this goroutine changes c.topics, so reading its size is safe.
-		if msg := validTopics(m.Topics, len(c.topics)); msg != "" && (m.Type == "subscribe" || m.Type == "unsubscribe") {
+		// The limit is on subscribing: a full client must be able to unsubscribe.
+		have := len(c.topics)
+		if m.Type == "unsubscribe" {
+			have = 0
+		}
+		if msg := validTopics(m.Topics, have); msg != "" && (m.Type == "subscribe" || m.Type == "unsubscribe") {
 			h.reply(c, map[string]any{"type": "error", "code": "bad_topics", "message": msg})
 			continue
 		}
 		switch m.Type {
 		case "subscribe":
-			seq := h.hub.subscribe(c, m.Topics)
-			h.reply(c, map[string]any{"type": "subscribed", "topics": m.Topics, "seq": seq})
+			h.hub.subscribe(c, m.Topics, func(seq uint64) {
+				h.reply(c, map[string]any{"type": "subscribed", "topics": m.Topics, "seq": seq})
+			})
 		case "unsubscribe":
 			h.hub.unsubscribe(c, m.Topics)
 			h.reply(c, map[string]any{"type": "unsubscribed", "topics": m.Topics})

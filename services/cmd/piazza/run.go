@@ -39,6 +39,12 @@ var targets = map[string]app.Target{
 // websockets, stop the services' consumers and relays, drain NATS, close the
 // pools (each service closes its own) and stop the embedded NATS.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWithClock(ctx, args, getenv, stdout, stderr, time.Now)
+}
+
+// runWithClock is run with the services' clock as a parameter, so that tests
+// can hold "now" inside today's market hours whatever the time of day.
+func runWithClock(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -101,7 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Log: log, DatabaseURL: cfg.DatabaseURL, NATS: nc, JS: js, StreamReplicas: cfg.StreamReplicas,
 		Mux: mux, Health: health, Metrics: reg,
 		OutboxMetrics: outbox.NewMetrics(reg), ConsumeMetrics: bus.NewConsumeMetrics(reg),
-		DemoData: cfg.DemoData, AllowedOrigins: cfg.AllowedOrigins, Now: time.Now,
+		DemoData: cfg.DemoData, AllowedOrigins: cfg.AllowedOrigins, Now: now,
 		OnShutdown: srv.OnShutdown,
 	}
 	targetsCtx, cancelTargets := context.WithCancel(context.WithoutCancel(ctx))

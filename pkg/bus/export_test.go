@@ -1,0 +1,4 @@
+package bus
+
+// SameStreamConfig exposes sameStreamConfig to the external tests.
+var SameStreamConfig = sameStreamConfig

@@ -10,6 +10,7 @@ package pgtest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -60,7 +61,13 @@ func NewDatabase(tb testing.TB, tmpl Template) string {
 	}
 	defer admin.Close(context.Background())
 
-	tplName := fmt.Sprintf("piazza_tpl_%s_%s", tmpl.Name, tmpl.Fingerprint)
+	// Templates are per role: a clone of another role's template would hold
+	// objects this role may not use.
+	var role string
+	if err := admin.QueryRow(ctx, "SELECT current_user").Scan(&role); err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	tplName := fmt.Sprintf("piazza_tpl_%s_%s_%s", tmpl.Name, tmpl.Fingerprint, shortHash(role))
 	if err := ensureTemplate(ctx, admin, base, tplName, tmpl); err != nil {
 		tb.Fatalf("pgtest: template %s: %v", tplName, err)
 	}
@@ -135,4 +142,10 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// shortHash keeps identifiers short and safe whatever the role is called.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:3])
 }

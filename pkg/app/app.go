@@ -6,10 +6,12 @@ package app
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/bus"
 	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/web"
@@ -39,6 +41,10 @@ type Deps struct {
 	Now            func() time.Time
 	// Ready marks the target as ready to serve; /readyz waits for all.
 	Ready func()
+	// SigningKey signs access tokens; only the accounts target uses it.
+	SigningKey auth.Key
+	// Stdout is for the few lines a person starting piazza should read.
+	Stdout io.Writer
 	// OnShutdown registers a function to run when the HTTP server starts
 	// shutting down (websockets are not tracked by http.Server.Shutdown).
 	OnShutdown func(func())

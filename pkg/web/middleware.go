@@ -80,9 +80,24 @@ type Middleware struct {
 	Metrics *Metrics
 }
 
-// Wrap returns h with the middleware around it. h is normally a ServeMux: the
-// mux sets r.Pattern, which the metrics use as the route label.
-func (m Middleware) Wrap(h http.Handler) http.Handler {
+// routeKey holds a *string where the innermost handler leaves the matched
+// pattern: wrappers between the middleware and the mux (authentication, say)
+// pass a copy of the request on, and the mux sets Pattern on that copy.
+type routeKey struct{}
+
+// Wrap returns h with the middleware around it, and the inner wrappers (outer
+// first) between the middleware and h. h is normally a ServeMux: the pattern
+// it matches is the metrics' route label.
+func (m Middleware) Wrap(h http.Handler, inner ...func(http.Handler) http.Handler) http.Handler {
+	var base http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := r.Context().Value(routeKey{}).(*string); ok {
+			defer func() { *p = r.Pattern }() // also when h panics
+		}
+		h.ServeHTTP(w, r)
+	})
+	for i := len(inner) - 1; i >= 0; i-- {
+		base = inner[i](base)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-ID")
@@ -90,7 +105,9 @@ func (m Middleware) Wrap(h http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", id)
+		var pattern string
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx = context.WithValue(ctx, routeKey{}, &pattern)
 		if tp := r.Header.Get("traceparent"); validTraceParent(tp) {
 			ctx = context.WithValue(ctx, traceParentKey, tp)
 		}
@@ -107,7 +124,10 @@ func (m Middleware) Wrap(h http.Handler) http.Handler {
 					WriteError(rec, r, m.Log, Errorf(EInternal, "something went wrong on our side; please try again"))
 				}
 			}
-			route := r.Pattern
+			route := pattern
+			if route == "" {
+				route = r.Pattern
+			}
 			if route == "" {
 				route = "unmatched"
 			}
@@ -126,7 +146,7 @@ func (m Middleware) Wrap(h http.Handler) http.Handler {
 			m.Log.Log(r.Context(), level, "http request", "method", r.Method, "route", route, "path", r.URL.Path,
 				"status", rec.status, "bytes", rec.bytes, "duration_ms", float64(d.Microseconds())/1000, "request_id", id)
 		}()
-		h.ServeHTTP(rec, r)
+		base.ServeHTTP(rec, r)
 	})
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,7 +16,7 @@ import (
 )
 
 // Targets piazza can run.
-var knownTargets = []string{"listings", "calendar", "notifier"}
+var knownTargets = []string{"accounts", "listings", "calendar", "notifier"}
 
 // Config is every setting of the piazza process.
 type Config struct {
@@ -31,6 +32,9 @@ type Config struct {
 	DemoData       bool
 	AllowedOrigins []string
 	DrainDelay     time.Duration
+	// SigningKey is the base64 Ed25519 seed that signs access tokens (the
+	// accounts target only); empty keeps one in the data dir.
+	SigningKey string
 }
 
 // DefaultDatabaseURL is the role and database scripts/dev-postgres.sh makes.
@@ -55,6 +59,7 @@ var settings = []setting{
 	{"demo-data", "PIAZZA_DEMO_DATA", "true", "seed demo cities and markets into an empty database"},
 	{"allowed-origins", "PIAZZA_ALLOWED_ORIGINS", "", "comma list of extra origins (https://example.org) allowed to open websockets"},
 	{"drain-delay", "PIAZZA_DRAIN_DELAY", "0s", "time between failing /readyz and closing the listener on shutdown"},
+	{"signing-key", "PIAZZA_SIGNING_KEY", "", "base64 Ed25519 seed signing access tokens (accounts target); empty: generated once and kept in <data-dir>/signing.key"},
 }
 
 // parseConfig reads the environment through getenv, then flags from args,
@@ -120,6 +125,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	if cfg.DrainDelay, err = time.ParseDuration(*vals["drain-delay"]); err != nil || cfg.DrainDelay < 0 {
 		errs = append(errs, fmt.Errorf("-drain-delay %q: must be a duration such as 5s", *vals["drain-delay"]))
+	}
+	cfg.SigningKey = *vals["signing-key"]
+	if cfg.SigningKey != "" {
+		if b, err := base64.StdEncoding.DecodeString(cfg.SigningKey); err != nil || len(b) != 32 {
+			errs = append(errs, errors.New("-signing-key: must be 32 bytes in base64 (openssl rand -base64 32)"))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)

@@ -20,7 +20,7 @@ func envOf(env map[string]string) func(string) string {
 
 func TestParseConfig(t *testing.T) {
 	defaults := Config{
-		Targets:        []string{"listings", "calendar", "notifier"},
+		Targets:        []string{"accounts", "listings", "calendar", "notifier"},
 		HTTPAddr:       ":8080",
 		DatabaseURL:    DefaultDatabaseURL,
 		DataDir:        "data",

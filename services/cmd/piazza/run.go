@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,14 +12,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/localeurope/piazza/pkg/app"
+	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/bus"
 	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/services/accounts"
 	"github.com/localeurope/piazza/services/calendar"
 	"github.com/localeurope/piazza/services/listings"
 	"github.com/localeurope/piazza/services/notifier"
@@ -29,6 +34,7 @@ import (
 )
 
 var targets = map[string]app.Target{
+	"accounts": accounts.Run,
 	"listings": listings.Run,
 	"calendar": calendar.Run,
 	"notifier": notifier.Run,
@@ -96,7 +102,19 @@ func runWithClock(ctx context.Context, args []string, getenv func(string) string
 	})
 	mux.Handle("GET /", webclient.Handler())
 
-	srv, err := web.Listen(cfg.HTTPAddr, web.Middleware{Log: log, Metrics: web.NewMetrics(reg)}.Wrap(mux), log)
+	// Every process verifies access tokens with the keys accounts publishes.
+	verifier := auth.NewVerifier(now)
+	if err := auth.WatchKeys(ctx, js, verifier, cfg.StreamReplicas, log); err != nil {
+		return err
+	}
+	var signingKey auth.Key
+	if slices.Contains(cfg.Targets, "accounts") {
+		if signingKey, err = loadSigningKey(cfg); err != nil {
+			return err
+		}
+	}
+	authenticate := func(h http.Handler) http.Handler { return verifier.Wrap(h, log) }
+	srv, err := web.Listen(cfg.HTTPAddr, web.Middleware{Log: log, Metrics: web.NewMetrics(reg)}.Wrap(mux, authenticate), log)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
@@ -108,7 +126,7 @@ func runWithClock(ctx context.Context, args []string, getenv func(string) string
 		Mux: mux, Health: health, Metrics: reg,
 		OutboxMetrics: outbox.NewMetrics(reg), ConsumeMetrics: bus.NewConsumeMetrics(reg),
 		DemoData: cfg.DemoData, AllowedOrigins: cfg.AllowedOrigins, Now: now,
-		OnShutdown: srv.OnShutdown,
+		OnShutdown: srv.OnShutdown, SigningKey: signingKey, Stdout: stdout,
 	}
 	targetsCtx, cancelTargets := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTargets()
@@ -180,4 +198,36 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// loadSigningKey returns the configured signing key, or the one kept in the
+// data dir, creating it on first start.
+func loadSigningKey(cfg Config) (auth.Key, error) {
+	if cfg.SigningKey != "" {
+		seed, _ := base64.StdEncoding.DecodeString(cfg.SigningKey) // checked by parseConfig
+		return auth.KeyFromSeed(seed)
+	}
+	path := filepath.Join(cfg.DataDir, "signing.key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		seed, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil {
+			return auth.Key{}, fmt.Errorf("signing key %s: %w", path, derr)
+		}
+		return auth.KeyFromSeed(seed)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return auth.Key{}, fmt.Errorf("signing key: %w", err)
+	}
+	k, err := auth.NewKey()
+	if err != nil {
+		return auth.Key{}, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return auth.Key{}, fmt.Errorf("signing key: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(k.Private.Seed())+"\n"), 0o600); err != nil {
+		return auth.Key{}, fmt.Errorf("signing key: %w", err)
+	}
+	return k, nil
 }

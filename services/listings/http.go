@@ -15,7 +15,7 @@ func handleCities(store *Store, log *slog.Logger) http.Handler {
 			web.WriteError(w, r, log, err)
 			return
 		}
-		web.JSON(w, http.StatusOK, map[string]any{"items": nonNil(cities)})
+		web.JSON(w, http.StatusOK, map[string]any{"items": nonNil(cities), "next_cursor": nil}) // every city fits one page
 	})
 }
 

@@ -2,6 +2,7 @@ package listings
 
 import (
 	"context"
+	"github.com/localeurope/piazza/pkg/auth"
 	"io"
 	"log/slog"
 	"net/http"
@@ -197,7 +198,9 @@ func startService(tb testing.TB, now time.Time) *service {
 	dbURL := newDatabase(tb)
 	nc, js := bustest.Connect(tb)
 	mux := http.NewServeMux()
-	srv := httptest.NewServer(web.Middleware{Log: log}.Wrap(mux))
+	verifier := auth.NewVerifier(nil)
+	verifier.SetKey(testKey.ID, testKey.Public())
+	srv := httptest.NewServer(web.Middleware{Log: log}.Wrap(mux, func(h http.Handler) http.Handler { return verifier.Wrap(h, log) }))
 	tb.Cleanup(srv.Close)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,6 +8,7 @@ import (
 
 // routes is the whole HTTP surface of market-listings.
 func routes(mux *http.ServeMux, store *Store, log *slog.Logger, now func() time.Time) {
+	mux.Handle("GET /api/v1/listings/openapi.yaml", handleOpenAPI())
 	mux.Handle("GET /api/v1/listings/cities", handleCities(store, log))
 	mux.Handle("GET /api/v1/listings/cities/{city}", handleCity(store, log))
 	mux.Handle("GET /api/v1/listings/cities/{city}/today", handleToday(store, log, now))

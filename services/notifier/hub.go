@@ -23,13 +23,70 @@ type Hub struct {
 	// lock, so a subscriber sees every notification after the seq it is told.
 	lastSeq atomic.Uint64
 	metrics *hubMetrics
+	// recent holds the last notifications dispatched (the resume window):
+	// a client that reconnects with a seq inside it gets exactly what it
+	// missed. Written by Dispatch under the read lock (there is one
+	// dispatcher), read by subscribe under the write lock.
+	recent ring
 }
+
+// DefaultResumeWindow is how many recent notifications a replica keeps to
+// resume reconnecting clients from.
+const DefaultResumeWindow = 10_000
+
+// maxResume bounds the notifications replayed to one connection at once; a
+// client that missed more matching ones gets a reset (it fits the send
+// queue, so a resume never overflows it).
+const maxResume = sendQueueLen - 16
 
 // NewHub returns an empty hub whose position is lastSeq.
 func NewHub(lastSeq uint64, m *hubMetrics) *Hub {
-	h := &Hub{topics: map[string]map[*client]struct{}{}, clients: map[*client]struct{}{}, metrics: m}
+	h := &Hub{topics: map[string]map[*client]struct{}{}, clients: map[*client]struct{}{}, metrics: m,
+		recent: newRing(DefaultResumeWindow)}
 	h.lastSeq.Store(lastSeq)
 	return h
+}
+
+// ring is a fixed-size circular buffer of dispatched notifications.
+type ring struct {
+	buf   []recentEntry
+	start int // index of the oldest entry
+	n     int
+}
+
+type recentEntry struct {
+	seq    uint64
+	topics []string
+	pm     *websocket.PreparedMessage
+}
+
+func newRing(size int) ring { return ring{buf: make([]recentEntry, max(size, 1))} }
+
+func (r *ring) add(e recentEntry) {
+	if r.n < len(r.buf) {
+		r.buf[(r.start+r.n)%len(r.buf)] = e
+		r.n++
+		return
+	}
+	r.buf[r.start] = e
+	r.start = (r.start + 1) % len(r.buf)
+}
+
+// oldest is the seq of the oldest entry, or 0 when empty.
+func (r *ring) oldest() uint64 {
+	if r.n == 0 {
+		return 0
+	}
+	return r.buf[r.start].seq
+}
+
+// each calls f for the entries after seq, oldest first.
+func (r *ring) each(after uint64, f func(recentEntry)) {
+	for i := 0; i < r.n; i++ {
+		if e := r.buf[(r.start+i)%len(r.buf)]; e.seq > after {
+			f(e)
+		}
+	}
 }
 
 // LastSeq is the stream position the hub has dispatched up to.
@@ -56,10 +113,20 @@ func (h *Hub) remove(c *client) {
 	h.metrics.connections.Dec()
 }
 
-// subscribe adds topics to c and returns the position after which c gets
-// every matching notification. confirm runs under the hub's lock, so the
-// frame it queues reaches the client before any notification after seq.
-func (h *Hub) subscribe(c *client, topics []string, confirm func(seq uint64)) uint64 {
+// resumeResult says how a subscription started.
+type resumeResult struct {
+	Seq    uint64 // the position after which the client gets everything
+	Missed int    // notifications replayed from the resume window
+	Reset  bool   // since was outside the window: the client must reload its snapshot
+}
+
+// subscribe adds topics to c. Without since, c gets every matching
+// notification after the hub's position. With since (the last seq the client
+// saw, on a reconnect), c first gets exactly the matching notifications it
+// missed after since — or, when since is outside the resume window, a reset.
+// confirm runs under the hub's lock, after the replay, so that nothing can
+// come between the replay, the confirmation and the live notifications.
+func (h *Hub) subscribe(c *client, topics []string, since *uint64, confirm func(resumeResult)) resumeResult {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, t := range topics {
@@ -74,11 +141,51 @@ func (h *Hub) subscribe(c *client, topics []string, confirm func(seq uint64)) ui
 		}
 		subs[c] = struct{}{}
 	}
-	seq := h.lastSeq.Load()
-	if confirm != nil {
-		confirm(seq)
+	res := resumeResult{Seq: h.lastSeq.Load()}
+	if since != nil {
+		res = h.resumeLocked(c, topics, *since, res.Seq)
 	}
-	return seq
+	if confirm != nil {
+		confirm(res)
+	}
+	return res
+}
+
+// resumeLocked replays what c missed after since on topics.
+func (h *Hub) resumeLocked(c *client, topics []string, since, last uint64) resumeResult {
+	if since >= last {
+		// The client has seen as far as we have, or further (it comes from
+		// a replica that is ahead): skip what it has already seen.
+		c.lastSeq = max(c.lastSeq, since)
+		return resumeResult{Seq: since}
+	}
+	if oldest := h.recent.oldest(); oldest == 0 || since+1 < oldest {
+		c.lastSeq = max(c.lastSeq, last)
+		return resumeResult{Seq: last, Reset: true}
+	}
+	want := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		want[t] = true
+	}
+	var missed []*websocket.PreparedMessage
+	h.recent.each(since, func(e recentEntry) {
+		for _, t := range e.topics {
+			if want[t] {
+				missed = append(missed, e.pm)
+				return
+			}
+		}
+	})
+	if len(missed) > maxResume {
+		c.lastSeq = max(c.lastSeq, last)
+		return resumeResult{Seq: last, Reset: true}
+	}
+	for _, pm := range missed {
+		c.send(pm)
+	}
+	c.lastSeq = max(c.lastSeq, last)
+	h.metrics.delivered.Add(float64(len(missed)))
+	return resumeResult{Seq: last, Missed: len(missed)}
 }
 
 func (h *Hub) unsubscribe(c *client, topics []string) {
@@ -125,7 +232,7 @@ func (h *Hub) Dispatch(seq uint64, body []byte) error {
 	delivered := 0
 	for _, t := range n.Topics {
 		for c := range h.topics[t] {
-			if c.lastSeq == seq { // subscribed to several of its topics
+			if c.lastSeq >= seq { // subscribed to several of its topics, or seen already
 				continue
 			}
 			c.lastSeq = seq
@@ -134,6 +241,7 @@ func (h *Hub) Dispatch(seq uint64, body []byte) error {
 			}
 		}
 	}
+	h.recent.add(recentEntry{seq: seq, topics: n.Topics, pm: pm})
 	h.lastSeq.Store(seq)
 	h.metrics.delivered.Add(float64(delivered))
 	return nil

@@ -14,7 +14,7 @@ func queueClient(h *Hub, queue int, topics ...string) *client {
 		closing: make(chan closeReq, 1), metrics: h.metrics}
 	h.add(c)
 	if len(topics) > 0 {
-		h.subscribe(c, topics, nil)
+		h.subscribe(c, topics, nil, nil)
 	}
 	return c
 }
@@ -95,14 +95,14 @@ func TestHubDispatch(t *testing.T) {
 	t.Run("subscribe starts after the last dispatched notification", func(t *testing.T) {
 		h := NewHub(41, newHubMetrics(nil))
 		first := queueClient(h, 4, "city:ghent")
-		if seq := h.subscribe(first, []string{"city:bologna"}, nil); seq != 41 || h.LastSeq() != 41 {
+		if seq := h.subscribe(first, []string{"city:bologna"}, nil, nil).Seq; seq != 41 || h.LastSeq() != 41 {
 			t.Errorf("subscribe = %d, LastSeq = %d; want 41", seq, h.LastSeq())
 		}
 		if err := h.Dispatch(42, notification(t, "city:ghent")); err != nil {
 			t.Fatal(err)
 		}
 		late := queueClient(h, 4)
-		if seq := h.subscribe(late, []string{"city:ghent"}, nil); seq != 42 {
+		if seq := h.subscribe(late, []string{"city:ghent"}, nil, nil).Seq; seq != 42 {
 			t.Errorf("subscribe after 42 = %d, want 42", seq)
 		}
 	})

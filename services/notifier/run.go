@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/localeurope/piazza/pkg/app"
@@ -58,7 +59,15 @@ func Run(ctx context.Context, d app.Deps) error {
 	if err != nil {
 		return fmt.Errorf("notifier: %w", err)
 	}
-	hub := NewHub(info.CachedInfo().State.LastSeq, newHubMetrics(d.Metrics))
+	// Start a resume window behind the stream's end, so that clients that
+	// reconnect after this replica restarted can still resume; the replica is
+	// ready once it has read up to where the stream ended at start.
+	state := info.CachedInfo().State
+	from := state.LastSeq - min(state.LastSeq, DefaultResumeWindow)
+	if state.FirstSeq > 0 {
+		from = max(from, state.FirstSeq-1)
+	}
+	hub := NewHub(from, newHubMetrics(d.Metrics))
 	d.Mux.Handle("GET /api/v1/notifier/ws", newWSHandler(hub, d.AllowedOrigins, log))
 	d.OnShutdown(func() { hub.closeAll(websocket.CloseGoingAway, "server shutting down; reconnect and resume") })
 	d.Health.AddCheck("notifier_postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
@@ -80,7 +89,19 @@ func Run(ctx context.Context, d app.Deps) error {
 	})
 	relay := &outbox.Relay{Pool: pool, Publisher: outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
 	g.Go(func() error { return relay.Run(ctx) })
-	d.Ready()
+	g.Go(func() error {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for hub.LastSeq() < state.LastSeq {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+		d.Ready()
+		return nil
+	})
 	return g.Wait()
 }
 

@@ -30,8 +30,9 @@ type client struct {
 	conn   *websocket.Conn
 	out    chan *websocket.PreparedMessage
 	topics map[string]struct{} // guarded by the hub's lock
-	// lastSeq is written only by Hub.Dispatch, to send a notification once
-	// to a client subscribed to several of its topics.
+	// lastSeq is the highest seq queued to the client: a notification is sent
+	// once however many of its topics the client follows, and never again
+	// after a resume. Written by Dispatch and, under the write lock, subscribe.
 	lastSeq   uint64
 	closeOnce sync.Once
 	closing   chan closeReq
@@ -171,8 +172,12 @@ func (h *wsHandler) readLoop(c *client) {
 		}
 		switch m.Type {
 		case "subscribe":
-			h.hub.subscribe(c, m.Topics, func(seq uint64) {
-				h.reply(c, map[string]any{"type": "subscribed", "topics": m.Topics, "seq": seq})
+			h.hub.subscribe(c, m.Topics, m.Since, func(r resumeResult) {
+				if r.Reset {
+					h.reply(c, map[string]any{"type": "reset", "seq": r.Seq,
+						"message": "your last seq is outside the resume window; reload the current state"})
+				}
+				h.reply(c, map[string]any{"type": "subscribed", "topics": m.Topics, "seq": r.Seq, "missed": r.Missed})
 			})
 		case "unsubscribe":
 			h.hub.unsubscribe(c, m.Topics)

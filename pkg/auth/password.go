@@ -20,6 +20,10 @@ const (
 	argonThreads = 1
 	argonKeyLen  = 32
 	saltLen      = 16
+
+	// Upper bounds on parameters read from a stored hash.
+	maxArgonMemory = 1 << 20 // KiB: 1 GiB
+	maxArgonTime   = 64
 )
 
 // HashPassword returns an argon2id hash in the PHC string format
@@ -49,6 +53,11 @@ func CheckPassword(hash, password string) (bool, error) {
 	var p uint8
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
 		return false, errors.New("auth: bad argon2 parameters")
+	}
+	// argon2 panics on zero passes or lanes, and a corrupted row must not make
+	// one sign-in allocate terabytes or spin for hours.
+	if t < 1 || t > maxArgonTime || p < 1 || m > maxArgonMemory {
+		return false, errors.New("auth: argon2 parameters out of range")
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
 	if err != nil {

@@ -142,8 +142,11 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 		jwt.WithTimeFunc(v.now),
 		jwt.WithLeeway(5*time.Second),
 	)
-	if err != nil || c.Subject == "" {
+	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	if c.Subject == "" {
+		return Principal{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
 	return Principal{AccountID: c.Subject, Email: c.Email, Name: c.Name, Roles: c.Roles, Cities: c.Cities}, nil
 }

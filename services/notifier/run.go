@@ -68,7 +68,7 @@ func Run(ctx context.Context, d app.Deps) error {
 		from = max(from, state.FirstSeq-1)
 	}
 	hub := NewHub(from, newHubMetrics(d.Metrics))
-	d.Mux.Handle("GET /api/v1/notifier/ws", newWSHandler(hub, d.AllowedOrigins, log))
+	routes(d.Mux, &Store{pool: pool}, newWSHandler(hub, d.AllowedOrigins, log), log)
 	d.OnShutdown(func() { hub.closeAll(websocket.CloseGoingAway, "server shutting down; reconnect and resume") })
 	d.Health.AddCheck("notifier_postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
 

@@ -113,6 +113,15 @@ func runWithClock(ctx context.Context, args []string, getenv func(string) string
 			return err
 		}
 	}
+	if slices.Contains(cfg.Targets, "accounts") {
+		// Tokens this process issues must verify here before it says ready.
+		health.AddCheck("token_keys", func(context.Context) error {
+			if !verifier.HasKeys() {
+				return errors.New("no token key yet")
+			}
+			return nil
+		})
+	}
 	authenticate := func(h http.Handler) http.Handler { return verifier.Wrap(h, log) }
 	srv, err := web.Listen(cfg.HTTPAddr, web.Middleware{Log: log, Metrics: web.NewMetrics(reg)}.Wrap(mux, authenticate), log)
 	if err != nil {

@@ -41,6 +41,8 @@ type Deps struct {
 	Now            func() time.Time
 	// Ready marks the target as ready to serve; /readyz waits for all.
 	Ready func()
+	// Verifier checks access tokens (e.g. in a websocket hello).
+	Verifier *auth.Verifier
 	// SigningKey signs access tokens; only the accounts target uses it.
 	SigningKey auth.Key
 	// Stdout is for the few lines a person starting piazza should read.

@@ -68,7 +68,10 @@ func Run(ctx context.Context, d app.Deps) error {
 		from = max(from, state.FirstSeq-1)
 	}
 	hub := NewHub(from, newHubMetrics(d.Metrics))
-	routes(d.Mux, &Store{pool: pool}, newWSHandler(hub, d.AllowedOrigins, log), log)
+	store := &Store{pool: pool}
+	ws := newWSHandler(hub, d.AllowedOrigins, log)
+	ws.verifier, ws.store = d.Verifier, store
+	routes(d.Mux, store, ws, log)
 	d.OnShutdown(func() { hub.closeAll(websocket.CloseGoingAway, "server shutting down; reconnect and resume") })
 	d.Health.AddCheck("notifier_postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
 

@@ -1,6 +1,7 @@
 package notifier
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -10,7 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
+	"github.com/localeurope/piazza/pkg/auth"
 )
 
 // Protocol limits and timings; docs/websocket.md documents them.
@@ -81,12 +84,21 @@ type clientMsg struct {
 	Type   string   `json:"type"`
 	Topics []string `json:"topics"`
 	Since  *uint64  `json:"since,omitempty"`
+	// hello: who the resident is. A token wins over a device id.
+	Token  string `json:"token,omitempty"`
+	Device string `json:"device,omitempty"`
+	// hello: also subscribe to everything the resident follows.
+	Follows bool `json:"follows,omitempty"`
 }
 
 type wsHandler struct {
 	hub      *Hub
 	log      *slog.Logger
 	upgrader websocket.Upgrader
+	// For hello: who a resident is and what they follow. Either may be nil
+	// (then hello only greets).
+	verifier *auth.Verifier
+	store    *Store
 }
 
 func newWSHandler(hub *Hub, allowed []string, log *slog.Logger) *wsHandler {
@@ -171,6 +183,8 @@ func (h *wsHandler) readLoop(c *client) {
 			continue
 		}
 		switch m.Type {
+		case "hello":
+			h.hello(c, m)
 		case "subscribe":
 			h.hub.subscribe(c, m.Topics, m.Since, func(r resumeResult) {
 				if r.Reset {
@@ -183,9 +197,66 @@ func (h *wsHandler) readLoop(c *client) {
 			h.hub.unsubscribe(c, m.Topics)
 			h.reply(c, map[string]any{"type": "unsubscribed", "topics": m.Topics})
 		default:
-			h.reply(c, map[string]any{"type": "error", "code": "unknown_type", "message": "type must be subscribe or unsubscribe"})
+			h.reply(c, map[string]any{"type": "error", "code": "unknown_type", "message": "type must be hello, subscribe or unsubscribe"})
 		}
 	}
+}
+
+// hello identifies the resident (token or device id) and, when asked,
+// subscribes the connection to what they follow, resuming from since.
+func (h *wsHandler) hello(c *client, m clientMsg) {
+	var who, kind string
+	switch {
+	case m.Token != "":
+		if h.verifier == nil {
+			h.reply(c, map[string]any{"type": "error", "code": "bad_token", "message": "tokens are not accepted here"})
+			return
+		}
+		p, err := h.verifier.Verify(m.Token)
+		if err != nil {
+			h.reply(c, map[string]any{"type": "error", "code": "bad_token", "message": "the access token is invalid or expired; refresh it and say hello again"})
+			return
+		}
+		who, kind = "account:"+p.AccountID, "account"
+	case m.Device != "":
+		id, err := uuid.Parse(m.Device)
+		if err != nil || len(m.Device) != 36 {
+			h.reply(c, map[string]any{"type": "error", "code": "bad_device", "message": "device must be a UUID"})
+			return
+		}
+		who, kind = "device:"+id.String(), "device"
+	default:
+		kind = "anonymous"
+	}
+	var topics []string
+	if m.Follows && who != "" && h.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		fs, err := h.store.Follows(ctx, who)
+		cancel()
+		if err != nil {
+			h.log.Warn("hello: follows not loaded", "err", err)
+			h.reply(c, map[string]any{"type": "error", "code": "unavailable", "message": "your follows could not be loaded; try again"})
+			return
+		}
+		for _, f := range fs {
+			topics = append(topics, f.Topic)
+		}
+	}
+	h.reply(c, map[string]any{"type": "welcome", "resident": kind, "follows": nonNil(topics)})
+	if len(topics) == 0 {
+		return
+	}
+	if msg := validTopics(topics, len(c.topics)); msg != "" {
+		h.reply(c, map[string]any{"type": "error", "code": "bad_topics", "message": msg})
+		return
+	}
+	h.hub.subscribe(c, topics, m.Since, func(r resumeResult) {
+		if r.Reset {
+			h.reply(c, map[string]any{"type": "reset", "seq": r.Seq,
+				"message": "your last seq is outside the resume window; reload the current state"})
+		}
+		h.reply(c, map[string]any{"type": "subscribed", "topics": topics, "seq": r.Seq, "missed": r.Missed})
+	})
 }
 
 // validTopics returns why topics are unacceptable, or "".

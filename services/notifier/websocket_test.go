@@ -120,7 +120,7 @@ func TestWebsocket(t *testing.T) {
 		{"a topic over 80 characters is a bad topic", map[string]any{"type": "subscribe", "topics": []string{"city:" + strings.Repeat("x", 80)}}, "bad_topics"},
 		{"over 100 topics are bad topics", map[string]any{"type": "subscribe", "topics": manyTopics(101)}, "bad_topics"},
 		{"bad topics to unsubscribe are bad topics", map[string]any{"type": "unsubscribe", "topics": []string{"nope"}}, "bad_topics"},
-		{"an unknown type is refused", map[string]any{"type": "hello", "topics": []string{"city:ghent"}}, "unknown_type"},
+		{"an unknown type is refused", map[string]any{"type": "shout", "topics": []string{"city:ghent"}}, "unknown_type"},
 		{"a frame that is not a JSON object is refused", "just a string", "bad_message"},
 	} {
 		t.Run(tt.name+" and the connection stays open", func(t *testing.T) {

@@ -135,7 +135,7 @@ func runWithClock(ctx context.Context, args []string, getenv func(string) string
 		Mux: mux, Health: health, Metrics: reg,
 		OutboxMetrics: outbox.NewMetrics(reg), ConsumeMetrics: bus.NewConsumeMetrics(reg),
 		DemoData: cfg.DemoData, AllowedOrigins: cfg.AllowedOrigins, Now: now,
-		OnShutdown: srv.OnShutdown, SigningKey: signingKey, Stdout: stdout,
+		OnShutdown: srv.OnShutdown, SigningKey: signingKey, Stdout: stdout, Verifier: verifier,
 	}
 	targetsCtx, cancelTargets := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTargets()

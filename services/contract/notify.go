@@ -13,7 +13,8 @@ const TypeNotification = "eu.piazza.notifier.notification.v1"
 func NotifySubject(city, kind string) string { return "notify." + city + "." + kind }
 
 // Topic names what a resident can follow: "city:ghent", "place:<uuid>",
-// "market:<uuid>", "vendor:<uuid>", "category:<slug>".
+// "market:<uuid>", "vendor:<uuid>", "category:<slug>", and "account:<uuid>",
+// which only that account's own connections receive.
 func Topic(kind, id string) string { return kind + ":" + id }
 
 // NotificationV1 is one notification. Topics lists everyone who should hear
@@ -25,4 +26,7 @@ type NotificationV1 struct {
 	Topics []string        `json:"topics"`
 	Time   time.Time       `json:"time"`
 	Data   json.RawMessage `json:"data"`
+	// Text is the notification as a sentence, by language (BCP 47): English
+	// and the city's languages.
+	Text map[string]string `json:"text,omitempty"`
 }

@@ -23,6 +23,15 @@ const DeviceHeader = "X-Piazza-Device"
 // maxFollows bounds one resident's follows.
 const maxFollows = 200
 
+// residentTopics are what a resident hears: their follows, and for an
+// account its private topic.
+func residentTopics(who string) []string {
+	if id, ok := strings.CutPrefix(who, "account:"); ok {
+		return []string{"account:" + id}
+	}
+	return nil
+}
+
 // resident identifies who is asking: the signed-in account, or else the
 // device. It returns EUnauthorized when there is neither.
 func resident(r *http.Request) (string, error) {
@@ -143,31 +152,32 @@ func (s *Store) Erase(ctx context.Context, who string) error {
 
 // InboxItem is a notification in a resident's inbox.
 type InboxItem struct {
-	ID     string          `json:"id"`
-	Kind   string          `json:"kind"`
-	City   string          `json:"city"`
-	Topics []string        `json:"topics"`
-	Data   json.RawMessage `json:"data"`
-	Time   time.Time       `json:"time"`
-	Read   bool            `json:"read"`
+	ID     string            `json:"id"`
+	Kind   string            `json:"kind"`
+	City   string            `json:"city"`
+	Topics []string          `json:"topics"`
+	Data   json.RawMessage   `json:"data"`
+	Text   map[string]string `json:"text"`
+	Time   time.Time         `json:"time"`
+	Read   bool              `json:"read"`
 }
 
 // Inbox lists the notifications on a resident's topics, newest first,
 // before the cursor (a notification id; ids are UUIDv7, so they sort by time).
 func (s *Store) Inbox(ctx context.Context, who string, before string, limit int) ([]InboxItem, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT n.id::text, n.kind, n.city, n.topics, n.data, n.created_at,
+		SELECT n.id::text, n.kind, n.city, n.topics, n.data, coalesce(n.text, '{}'), n.created_at,
 		       EXISTS (SELECT 1 FROM reads r WHERE r.resident = $1 AND r.notification_id = n.id)
 		FROM notifications n
-		WHERE n.topics && ARRAY(SELECT topic FROM follows WHERE resident = $1)
+		WHERE n.topics && (ARRAY(SELECT topic FROM follows WHERE resident = $1) || $4::text[])
 		  AND ($2 = '' OR n.id < $2::uuid)
-		ORDER BY n.id DESC LIMIT $3`, who, before, limit)
+		ORDER BY n.id DESC LIMIT $3`, who, before, limit, residentTopics(who))
 	if err != nil {
 		return nil, fmt.Errorf("notifier: inbox: %w", err)
 	}
 	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (InboxItem, error) {
 		var it InboxItem
-		err := row.Scan(&it.ID, &it.Kind, &it.City, &it.Topics, &it.Data, &it.Time, &it.Read)
+		err := row.Scan(&it.ID, &it.Kind, &it.City, &it.Topics, &it.Data, &it.Text, &it.Time, &it.Read)
 		return it, err
 	})
 	if err != nil {
@@ -182,8 +192,8 @@ func (s *Store) MarkRead(ctx context.Context, who string, ids []string) (int64, 
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO reads (resident, notification_id)
 		SELECT $1, n.id FROM notifications n
-		WHERE n.id = ANY($2::uuid[]) AND n.topics && ARRAY(SELECT topic FROM follows WHERE resident = $1)
-		ON CONFLICT DO NOTHING`, who, ids)
+		WHERE n.id = ANY($2::uuid[]) AND n.topics && (ARRAY(SELECT topic FROM follows WHERE resident = $1) || $3::text[])
+		ON CONFLICT DO NOTHING`, who, ids, residentTopics(who))
 	if err != nil {
 		return 0, fmt.Errorf("notifier: mark read: %w", err)
 	}

@@ -82,7 +82,7 @@ func Run(ctx context.Context, d app.Deps) error {
 			Stream: contract.StreamListings,
 			Config: jetstream.ConsumerConfig{
 				Durable:        consumerListings,
-				FilterSubjects: []string{"listings.*.stall.>"},
+				FilterSubjects: listingsSubjects,
 				DeliverPolicy:  jetstream.DeliverAllPolicy,
 			},
 			Handler: inbox.Handler(pool, consumerListings, notifyListingsEvent),
@@ -90,6 +90,7 @@ func Run(ctx context.Context, d app.Deps) error {
 			Metrics: d.ConsumeMetrics,
 		}, log)
 	})
+	g.Go(func() error { return remindTomorrow(ctx, pool, d.Now, log) })
 	relay := &outbox.Relay{Pool: pool, Publisher: outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
 	g.Go(func() error { return relay.Run(ctx) })
 	g.Go(func() error {

@@ -242,12 +242,15 @@ func (h *wsHandler) hello(c *client, m clientMsg) {
 			topics = append(topics, f.Topic)
 		}
 	}
-	h.reply(c, map[string]any{"type": "welcome", "resident": kind, "follows": nonNil(topics)})
-	if len(topics) == 0 {
+	if msg := validTopics(topics, len(c.topics)); len(topics) > 0 && msg != "" {
+		h.reply(c, map[string]any{"type": "error", "code": "bad_topics", "message": msg})
 		return
 	}
-	if msg := validTopics(topics, len(c.topics)); msg != "" {
-		h.reply(c, map[string]any{"type": "error", "code": "bad_topics", "message": msg})
+	// An account's private topic (a waitlist offer, say) is only ever
+	// subscribed here, after its token verified.
+	topics = append(topics, residentTopics(who)...)
+	h.reply(c, map[string]any{"type": "welcome", "resident": kind, "follows": nonNil(topics)})
+	if len(topics) == 0 {
 		return
 	}
 	h.hub.subscribe(c, topics, m.Since, func(r resumeResult) {

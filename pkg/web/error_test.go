@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,4 +144,22 @@ func (b *logBuffer) String() string {
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestWriteErrorCancelledByClient(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequest("GET", "/x", nil).WithContext(ctx)
+	w := httptest.NewRecorder()
+	web.WriteError(w, r, slog.New(slog.DiscardHandler), fmt.Errorf("query: %w", context.Canceled))
+	if w.Code != 499 || w.Body.Len() != 0 {
+		t.Fatalf("a request its client abandoned got %d %q, want 499 and no body", w.Code, w.Body.String())
+	}
+
+	// The same error while the client is still there is our failure.
+	w = httptest.NewRecorder()
+	web.WriteError(w, httptest.NewRequest("GET", "/x", nil), slog.New(slog.DiscardHandler), context.Canceled)
+	if w.Code != 500 {
+		t.Fatalf("got %d, want 500", w.Code)
+	}
 }

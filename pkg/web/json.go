@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -123,6 +124,13 @@ type Problem struct {
 // reaches the client.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *Error
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; nobody reads this answer. 499 is the
+		// de-facto code for it (nginx), and keeps it out of the 5xx counts.
+		log.DebugContext(r.Context(), "request cancelled by the client", "path", r.URL.Path, "request_id", RequestID(r.Context()))
+		w.WriteHeader(499)
+		return
+	}
 	if !errors.As(err, &e) {
 		log.ErrorContext(r.Context(), "request failed", "err", err, "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()))
 		e = &Error{Code: EInternal, Message: "something went wrong on our side; please try again"}

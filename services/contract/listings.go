@@ -175,8 +175,8 @@ type ApplicationV1 struct {
 	VendorName      string     `json:"vendor_name"`
 	VendorAccountID string     `json:"vendor_account_id,omitempty"` // the profile's owner; absent for profiles without one
 	BatchID         string     `json:"batch_id,omitempty"`
-	Status          string     `json:"status"`                  // the state it entered
-	Pitch           string     `json:"pitch,omitempty"`         // the offered pitch (offered)
+	Status          string     `json:"status"`          // the state it entered
+	Pitch           string     `json:"pitch,omitempty"` // the offered pitch (offered)
 	PreferredPitch  string     `json:"preferred_pitch,omitempty"`
 	Reason          string     `json:"reason,omitempty"`           // rejected; withdrawn when the vendor gave one
 	OfferExpiresAt  *time.Time `json:"offer_expires_at,omitempty"` // offered

@@ -74,7 +74,7 @@ func TestApply(t *testing.T) {
 
 	t.Run("an application gets the first free pitch by code", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "B1", "A2", "A1")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "B1", "A2", "A1")
 		first := mustApply(t, s, day.ID, NewApplication{VendorID: addVendor(t, s, "ghent", "First").ID})
 		second := mustApply(t, s, day.ID, NewApplication{VendorID: addVendor(t, s, "ghent", "Second").ID})
 		if first.Status != "accepted" || first.Pitch != "A1" {
@@ -90,7 +90,7 @@ func TestApply(t *testing.T) {
 
 	t.Run("a preferred free pitch is honoured", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1", "A2", "B1")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1", "A2", "B1")
 		app := mustApply(t, s, day.ID, NewApplication{VendorID: addVendor(t, s, "ghent", "Picky").ID, Pitch: "B1"})
 		if app.Status != "accepted" || app.Pitch != "B1" {
 			t.Errorf("application %s on %q, want accepted on B1", app.Status, app.Pitch)
@@ -99,7 +99,7 @@ func TestApply(t *testing.T) {
 
 	t.Run("a taken preferred pitch is a conflict and changes nothing", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1", "A2")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1", "A2")
 		mustApply(t, s, day.ID, NewApplication{VendorID: addVendor(t, s, "ghent", "Early").ID, Pitch: "A2"})
 		late := addVendor(t, s, "ghent", "Late")
 		_, err := s.Apply(ctx, day.ID, NewApplication{VendorID: late.ID, Pitch: "A2"}, applyNow)
@@ -114,14 +114,14 @@ func TestApply(t *testing.T) {
 
 	t.Run("a pitch the square does not have is a field error", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1")
 		_, err := s.Apply(ctx, day.ID, NewApplication{VendorID: addVendor(t, s, "ghent", "Lost").ID, Pitch: "Z9"}, applyNow)
 		wantField(t, err, "pitch")
 	})
 
 	t.Run("a vendor cannot take a pitch twice on one market day", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1", "A2")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1", "A2")
 		v := addVendor(t, s, "ghent", "Twice")
 		first := mustApply(t, s, day.ID, NewApplication{VendorID: v.ID})
 		_, err := s.Apply(ctx, day.ID, NewApplication{VendorID: v.ID}, applyNow)
@@ -137,9 +137,9 @@ func TestApply(t *testing.T) {
 		}
 	})
 
-	t.Run("with no free pitch the application is waitlisted and announces nothing", func(t *testing.T) {
+	t.Run("with no free pitch the application is waitlisted and no stall is announced", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1")
 		mustApply(t, s, day.ID, NewApplication{VendorID: addVendor(t, s, "ghent", "Lucky").ID})
 		app := mustApply(t, s, day.ID, NewApplication{VendorID: addVendor(t, s, "ghent", "Waiting").ID})
 		if app.Status != "waitlisted" || app.Pitch != "" {
@@ -148,15 +148,18 @@ func TestApply(t *testing.T) {
 		if n := len(stallEvents(t, s)); n != 1 {
 			t.Errorf("%d stall.registered events, want 1 (the accepted one only)", n)
 		}
-		if n := count(t, s, `SELECT count(*) FROM outbox`); n != 1 {
-			t.Errorf("%d outbox rows, want 1", n)
+		if n := count(t, s, `SELECT count(*) FROM outbox WHERE type = $1`, contract.TypeApplicationWaitlisted); n != 1 {
+			t.Errorf("%d application.waitlisted events, want 1", n)
+		}
+		if n := count(t, s, `SELECT count(*) FROM outbox WHERE type = $1`, contract.TypeApplicationSubmitted); n != 2 {
+			t.Errorf("%d application.submitted events, want 2", n)
 		}
 	})
 
 	for _, status := range []string{"cancelled", "closed"} {
 		t.Run("a "+status+" market day takes no applications", func(t *testing.T) {
 			s := newStore(t)
-			day := addMarketDay(t, s, "ghent", fixtureDate, "A1")
+			day := addAutoDay(t, s, "ghent", fixtureDate, "A1")
 			mustExec(t, s, `UPDATE market_days SET status = $2 WHERE id = $1`, day.ID, status)
 			_, err := s.Apply(ctx, day.ID, NewApplication{VendorID: addVendor(t, s, "ghent", "Hopeful").ID}, applyNow)
 			wantCode(t, err, web.EConflict)
@@ -168,7 +171,7 @@ func TestApply(t *testing.T) {
 
 	t.Run("a market day that is over takes no applications", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1")
 		v := addVendor(t, s, "ghent", "Late")
 		for _, now := range []time.Time{day.EndsAt, day.EndsAt.Add(time.Second), day.EndsAt.AddDate(0, 0, 3)} {
 			_, err := s.Apply(ctx, day.ID, NewApplication{VendorID: v.ID}, now)
@@ -182,14 +185,14 @@ func TestApply(t *testing.T) {
 
 	t.Run("an unknown vendor is a field error", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1")
 		_, err := s.Apply(ctx, day.ID, NewApplication{VendorID: newID()}, applyNow)
 		wantField(t, err, "vendor_id")
 	})
 
 	t.Run("a vendor of another city is unknown on this city's market day", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1")
 		addCity(t, s, "bologna", "Europe/Rome")
 		_, err := s.Apply(ctx, day.ID, NewApplication{VendorID: addVendor(t, s, "bologna", "Forno").ID}, applyNow)
 		wantField(t, err, "vendor_id")
@@ -200,14 +203,14 @@ func TestApply(t *testing.T) {
 
 	t.Run("an unknown market day is not found", func(t *testing.T) {
 		s := newStore(t)
-		addMarketDay(t, s, "ghent", fixtureDate, "A1")
+		addAutoDay(t, s, "ghent", fixtureDate, "A1")
 		_, err := s.Apply(ctx, newID(), NewApplication{VendorID: addVendor(t, s, "ghent", "V").ID}, applyNow)
 		wantCode(t, err, web.ENotFound)
 	})
 
 	t.Run("an accepted application writes one stall.registered event with the stall", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1", "A2")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1", "A2")
 		v := addVendor(t, s, "ghent", "Hoeve De Vlier")
 		app := mustApply(t, s, day.ID, NewApplication{VendorID: v.ID, Pitch: "A2"})
 
@@ -241,11 +244,11 @@ func TestApply(t *testing.T) {
 
 	t.Run("an application rolled back leaves no event behind", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1")
 		v := addVendor(t, s, "ghent", "Undone")
 		errUndo := errors.New("undo")
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			app, err := s.apply(ctx, tx, day.ID, NewApplication{VendorID: v.ID}, applyNow)
+			app, err := s.apply(ctx, tx, day.ID, NewApplication{VendorID: v.ID}, applyNow, applyOpts{})
 			if err != nil {
 				return err
 			}
@@ -261,7 +264,7 @@ func TestApply(t *testing.T) {
 		if !errors.Is(err, errUndo) {
 			t.Fatalf("transaction = %v, want the rollback", err)
 		}
-		if n := count(t, s, `SELECT count(*) FROM applications`) + count(t, s, `SELECT count(*) FROM outbox`); n != 0 {
+		if n := count(t, s, `SELECT count(*) FROM applications`) + count(t, s, `SELECT count(*) FROM outbox WHERE type LIKE '%application%' OR type LIKE '%stall%'`); n != 0 {
 			t.Errorf("%d applications and outbox rows after rollback, want none", n)
 		}
 	})
@@ -272,7 +275,7 @@ func TestApplyConcurrently(t *testing.T) {
 
 	t.Run("50 vendors racing for the last free pitch: one gets it, 49 are waitlisted", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1", "A2", "A3")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1", "A2", "A3")
 		mustApply(t, s, day.ID, NewApplication{VendorID: addVendor(t, s, "ghent", "Early 1").ID, Pitch: "A1"})
 		mustApply(t, s, day.ID, NewApplication{VendorID: addVendor(t, s, "ghent", "Early 2").ID, Pitch: "A3"})
 		const racers = 50
@@ -329,7 +332,7 @@ func TestApplyConcurrently(t *testing.T) {
 
 	t.Run("20 identical retries of one vendor make one application", func(t *testing.T) {
 		s := newStore(t)
-		day := addMarketDay(t, s, "ghent", fixtureDate, "A1", "A2")
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1", "A2")
 		v := addVendor(t, s, "ghent", "Impatient")
 		const retries = 20
 		errs := make([]error, retries)

@@ -10,12 +10,17 @@ import (
 
 func handleCities(store *Store, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cities, err := store.Cities(r.Context())
+		p, err := readPage(r, "cities")
 		if err != nil {
 			web.WriteError(w, r, log, err)
 			return
 		}
-		web.JSON(w, http.StatusOK, map[string]any{"items": nonNil(cities), "next_cursor": nil}) // every city fits one page
+		cities, next, err := store.Cities(r.Context(), p)
+		if err != nil {
+			web.WriteError(w, r, log, err)
+			return
+		}
+		web.JSON(w, http.StatusOK, pageOf[City]{Items: cities, NextCursor: next})
 	})
 }
 
@@ -61,32 +66,6 @@ func handleToday(store *Store, log *slog.Logger, now func() time.Time) http.Hand
 
 // maxRangeDays bounds a market-days query.
 const maxRangeDays = 62
-
-func handleMarketDays(store *Store, log *slog.Logger, now func() time.Time) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := store.City(r.Context(), r.PathValue("city"))
-		if err != nil {
-			web.WriteError(w, r, log, err)
-			return
-		}
-		loc, err := c.Location()
-		if err != nil {
-			web.WriteError(w, r, log, err)
-			return
-		}
-		from, to, err := dateRange(r, Today(now(), loc))
-		if err != nil {
-			web.WriteError(w, r, log, err)
-			return
-		}
-		days, err := store.MarketDays(r.Context(), c.Slug, from, to)
-		if err != nil {
-			web.WriteError(w, r, log, err)
-			return
-		}
-		web.JSON(w, http.StatusOK, map[string]any{"city": c.Slug, "from": from, "to": to, "items": nonNil(days)})
-	})
-}
 
 // dateRange reads from= and to= (YYYY-MM-DD, local dates); from defaults to
 // today and to to a week after from.
@@ -136,57 +115,4 @@ func handleMarketDay(store *Store, log *slog.Logger) http.Handler {
 	})
 }
 
-func handleApply(store *Store, log *slog.Logger, now func() time.Time) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		if !isUUID(id) {
-			web.WriteError(w, r, log, web.Errorf(web.ENotFound, "there is no market day %q", id))
-			return
-		}
-		na, err := web.Decode[NewApplication](w, r)
-		if err != nil {
-			web.WriteError(w, r, log, err)
-			return
-		}
-		app, err := store.Apply(r.Context(), id, na, now())
-		if err != nil {
-			web.WriteError(w, r, log, err)
-			return
-		}
-		w.Header().Set("Location", "/api/v1/listings/applications/"+app.ID)
-		web.JSON(w, http.StatusCreated, app)
-	})
-}
-
-func handleCreateVendor(store *Store, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		nv, err := web.Decode[NewVendor](w, r)
-		if err != nil {
-			web.WriteError(w, r, log, err)
-			return
-		}
-		v, err := store.CreateVendor(r.Context(), nv)
-		if err != nil {
-			web.WriteError(w, r, log, err)
-			return
-		}
-		w.Header().Set("Location", "/api/v1/listings/vendors/"+v.ID)
-		web.JSON(w, http.StatusCreated, v)
-	})
-}
-
-func handleVendor(store *Store, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		if !isUUID(id) {
-			web.WriteError(w, r, log, web.Errorf(web.ENotFound, "there is no vendor %q", id))
-			return
-		}
-		v, err := store.Vendor(r.Context(), id)
-		if err != nil {
-			web.WriteError(w, r, log, err)
-			return
-		}
-		web.JSON(w, http.StatusOK, v)
-	})
-}
+// Vendor handlers are in vendors.go.

@@ -28,12 +28,21 @@ type response struct {
 
 func do(tb testing.TB, method, url, contentType string, body io.Reader) response {
 	tb.Helper()
+	return doAs(tb, "", method, url, contentType, body)
+}
+
+// doAs is do with an access token ("" for none).
+func doAs(tb testing.TB, token, method, url, contentType string, body io.Reader) response {
+	tb.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, url, body)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -78,7 +87,8 @@ func TestHTTP(t *testing.T) {
 	}
 	day := today.MarketDays[0]
 	var vendor Vendor
-	res := postJSON(t, api+"/vendors", NewVendor{City: "ghent", Name: "Hoeve De Vlier", Kind: "farmer"})
+	owner := aVendor(t, svc) // vendors are created and act with a token of their owner
+	res := owner.send("POST", "/vendors", map[string]any{"city": "ghent", "name": "Hoeve De Vlier", "kind": "farmer"})
 	if res.Status != http.StatusCreated {
 		t.Fatalf("create vendor = %d %s", res.Status, res.Body)
 	}
@@ -98,7 +108,7 @@ func TestHTTP(t *testing.T) {
 	})
 
 	t.Run("a vendor applies through the API and the stall reaches the LISTINGS stream", func(t *testing.T) {
-		res := postJSON(t, api+"/market-days/"+day.ID+"/applications", NewApplication{VendorID: vendor.ID})
+		res := owner.send("POST", "/market-days/"+day.ID+"/applications", map[string]any{"vendor_id": vendor.ID})
 		if res.Status != http.StatusCreated {
 			t.Fatalf("apply = %d %s", res.Status, res.Body)
 		}
@@ -109,7 +119,7 @@ func TestHTTP(t *testing.T) {
 		if app.Status != "accepted" || res.Header.Get("Location") != "/api/v1/listings/applications/"+app.ID {
 			t.Errorf("application %s with Location %q", app.Status, res.Header.Get("Location"))
 		}
-		if again := postJSON(t, api+"/market-days/"+day.ID+"/applications", NewApplication{VendorID: vendor.ID}); again.Status != http.StatusConflict {
+		if again := owner.send("POST", "/market-days/"+day.ID+"/applications", map[string]any{"vendor_id": vendor.ID}); again.Status != http.StatusConflict {
 			t.Errorf("applying again = %d %s, want 409", again.Status, again.Body)
 		}
 		var md MarketDay
@@ -215,7 +225,7 @@ func TestHTTP(t *testing.T) {
 			if tt.body != "" {
 				body = strings.NewReader(tt.body)
 			}
-			res := do(t, tt.method, api+tt.path, tt.contentType, body)
+			res := doAs(t, owner.token, tt.method, api+tt.path, tt.contentType, body)
 			if res.Status != tt.status {
 				t.Fatalf("%s %s = %d %s, want %d", tt.method, tt.path, res.Status, truncate(res.Body), tt.status)
 			}

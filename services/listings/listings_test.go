@@ -130,6 +130,8 @@ type marketSpec struct {
 	Weekdays               []int16
 	Opens, Closes          string
 	SeasonStart, SeasonEnd string // SeasonEnd may be empty
+	Exceptions             []string
+	AutoAccept             bool
 }
 
 func addMarket(tb testing.TB, s *Store, city, placeID string, m marketSpec) string {
@@ -140,8 +142,12 @@ func addMarket(tb testing.TB, s *Store, city, placeID string, m marketSpec) stri
 		end = &m.SeasonEnd
 	}
 	mustExec(tb, s, `
-		INSERT INTO markets (id, city, place_id, name, weekdays, opens, closes, season_start, season_end)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, city, placeID, m.Name, m.Weekdays, m.Opens, m.Closes, m.SeasonStart, end)
+		INSERT INTO markets (id, city, place_id, name, season_start, season_end, exceptions, auto_accept)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::date[], $8)`, id, city, placeID, m.Name, m.SeasonStart, end, nonNil(m.Exceptions), m.AutoAccept)
+	for _, wd := range m.Weekdays {
+		mustExec(tb, s, `INSERT INTO market_schedule (market_id, city, weekday, opens, closes) VALUES ($1, $2, $3, $4, $5)`,
+			id, city, wd, m.Opens, m.Closes)
+	}
 	return id
 }
 
@@ -152,7 +158,8 @@ type marketDay struct {
 }
 
 // addMarketDay creates a city (if needed), a square with the pitches, a market
-// and one market day on date, 07:00–13:00 in Europe/Brussels.
+// and one market day on date, 07:00–13:00 in Europe/Brussels. The market
+// auto-accepts, as every market did before markets had the setting.
 func addMarketDay(tb testing.TB, s *Store, city, date string, codes ...string) marketDay {
 	tb.Helper()
 	if count(tb, s, `SELECT count(*) FROM cities WHERE slug = $1`, city) == 0 {
@@ -161,7 +168,7 @@ func addMarketDay(tb testing.TB, s *Store, city, date string, codes ...string) m
 	placeID := addPlace(tb, s, city, codes...)
 	name := "Market " + placeID[len(placeID)-6:]
 	marketID := addMarket(tb, s, city, placeID, marketSpec{Name: name, Weekdays: []int16{1, 2, 3, 4, 5, 6, 7},
-		Opens: "07:00", Closes: "13:00", SeasonStart: "2026-01-01"})
+		Opens: "07:00", Closes: "13:00", SeasonStart: "2026-01-01", AutoAccept: true})
 	d, err := time.Parse(time.DateOnly, date)
 	if err != nil {
 		tb.Fatal(err)

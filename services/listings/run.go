@@ -16,6 +16,7 @@ import (
 
 	"github.com/localeurope/piazza/pkg/app"
 	"github.com/localeurope/piazza/pkg/bus"
+	"github.com/localeurope/piazza/pkg/idempotency"
 	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/postgres"
 	"github.com/localeurope/piazza/services/contract"
@@ -31,7 +32,7 @@ const Schema = "listings"
 // Migrations are the listings schema's migration sets.
 func Migrations() []postgres.MigrationSet {
 	sub, _ := fs.Sub(migrationFiles, "migrations")
-	return []postgres.MigrationSet{outbox.Migrations(), {Name: "listings", FS: sub}}
+	return []postgres.MigrationSet{outbox.Migrations(), idempotency.Migrations(), {Name: "listings", FS: sub}}
 }
 
 // Run runs market-listings until ctx is done.
@@ -69,6 +70,7 @@ func Run(ctx context.Context, d app.Deps) error {
 	relay := &outbox.Relay{Pool: pool, Publisher: outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
 	g.Go(func() error { return relay.Run(ctx) })
 	g.Go(func() error { return rollHorizon(ctx, store, d.Now, log) })
+	g.Go(func() error { return sweepApplications(ctx, store, d.Now, log) })
 	return g.Wait()
 }
 

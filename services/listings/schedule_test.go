@@ -92,7 +92,7 @@ func TestSeedDemo(t *testing.T) {
 		if n := count(t, s, `SELECT count(*) FROM outbox WHERE type = $1`, contract.TypeCityUpserted); n != 2 {
 			t.Errorf("city.upserted outbox rows = %d, want 2", n)
 		}
-		cities, err := s.Cities(ctx)
+		cities, _, err := s.Cities(ctx, page{Limit: maxLimit})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,6 +22,10 @@ type demoMarket struct {
 	Name          string
 	Weekdays      []int16
 	Opens, Closes string
+	Categories    []string
+	// AutoAccept: the daily markets take stalls at once; the weekly ones
+	// leave applications for a manager to review.
+	AutoAccept bool
 }
 
 type demoCity struct {
@@ -36,11 +40,11 @@ var demoCities = []demoCity{
 		City: City{Slug: "ghent", Name: "Gent", Country: "BE", Timezone: "Europe/Brussels", Languages: []string{"nl", "en"}},
 		Places: []demoPlace{
 			{Name: "Vrijdagmarkt", Lat: 51.0571, Lon: 3.7262, Rows: 3, Cols: 6, Markets: []demoMarket{
-				{Name: "Vrijdagmarkt", Weekdays: []int16{5}, Opens: "07:00", Closes: "13:00"},
-				{Name: "Dagmarkt Vrijdagmarkt", Weekdays: []int16{1, 2, 3, 4, 6, 7}, Opens: "08:00", Closes: "20:00"},
+				{Name: "Vrijdagmarkt", Weekdays: []int16{5}, Opens: "07:00", Closes: "13:00", Categories: []string{"vegetables", "fruit", "cheese", "flowers"}},
+				{Name: "Dagmarkt Vrijdagmarkt", Weekdays: []int16{1, 2, 3, 4, 6, 7}, Opens: "08:00", Closes: "20:00", Categories: []string{"crafts", "street-food"}, AutoAccept: true},
 			}},
 			{Name: "Groentenmarkt", Lat: 51.0555, Lon: 3.7217, Rows: 2, Cols: 5, Markets: []demoMarket{
-				{Name: "Boerenmarkt Groentenmarkt", Weekdays: []int16{1, 2, 3, 4, 5, 6, 7}, Opens: "07:00", Closes: "19:00"},
+				{Name: "Boerenmarkt Groentenmarkt", Weekdays: []int16{1, 2, 3, 4, 5, 6, 7}, Opens: "07:00", Closes: "19:00", Categories: []string{"vegetables", "fruit", "bread"}, AutoAccept: true},
 			}},
 		},
 	},
@@ -48,10 +52,10 @@ var demoCities = []demoCity{
 		City: City{Slug: "bologna", Name: "Bologna", Country: "IT", Timezone: "Europe/Rome", Languages: []string{"it", "en"}},
 		Places: []demoPlace{
 			{Name: "Piazza VIII Agosto", Lat: 44.5007, Lon: 11.3446, Rows: 4, Cols: 6, Markets: []demoMarket{
-				{Name: "La Piazzola", Weekdays: []int16{5, 6}, Opens: "07:30", Closes: "18:00"},
+				{Name: "La Piazzola", Weekdays: []int16{5, 6}, Opens: "07:30", Closes: "18:00", Categories: []string{"crafts", "clothing"}},
 			}},
 			{Name: "Piazza Santo Stefano", Lat: 44.4918, Lon: 11.3484, Rows: 2, Cols: 6, Markets: []demoMarket{
-				{Name: "Mercato di Santo Stefano", Weekdays: []int16{1, 2, 3, 4, 5, 6, 7}, Opens: "08:00", Closes: "20:00"},
+				{Name: "Mercato di Santo Stefano", Weekdays: []int16{1, 2, 3, 4, 5, 6, 7}, Opens: "08:00", Closes: "20:00", Categories: []string{"vegetables", "cheese", "crafts"}, AutoAccept: true},
 			}},
 		},
 	},
@@ -125,11 +129,25 @@ func seedCity(ctx context.Context, tx pgx.Tx, dc demoCity, now time.Time) error 
 				}
 			}
 		}
+		if _, err := announcePlace(ctx, tx, placeID); err != nil {
+			return err
+		}
 		for _, dm := range dp.Markets {
+			marketID := newID()
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO markets (id, city, place_id, name, weekdays, opens, closes, season_start)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				newID(), c.Slug, placeID, dm.Name, dm.Weekdays, dm.Opens, dm.Closes, season); err != nil {
+				INSERT INTO markets (id, city, place_id, name, season_start, categories, auto_accept)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+				marketID, c.Slug, placeID, dm.Name, season, dm.Categories, dm.AutoAccept); err != nil {
+				return err
+			}
+			sched := make([]ScheduleEntry, len(dm.Weekdays))
+			for i, wd := range dm.Weekdays {
+				sched[i] = ScheduleEntry{Weekday: int(wd), Opens: dm.Opens, Closes: dm.Closes}
+			}
+			if err := replaceSchedule(ctx, tx, c.Slug, marketID, sched); err != nil {
+				return err
+			}
+			if _, err := announceMarket(ctx, tx, marketID); err != nil {
 				return err
 			}
 		}

@@ -107,6 +107,7 @@ func TestEndToEnd(t *testing.T) {
 // testBadInput sends malformed requests through the real server.
 func testBadInput(t *testing.T, base, dayID string) {
 	vendors := base + "/api/v1/listings/vendors"
+	tok := signUpVendor(t, base) // writes need a signed-in vendor; the checks below come after sign-in
 	valid := `{"city":"ghent","name":"Kaasmakerij Het Hof","kind":"food"}`
 	tests := []struct {
 		name, method, url, contentType, body string
@@ -150,7 +151,7 @@ func testBadInput(t *testing.T, base, dayID string) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, header, body := request(t, tt.method, tt.url, tt.contentType, []byte(tt.body))
+			status, header, body := requestAs(t, tok, tt.method, tt.url, tt.contentType, []byte(tt.body))
 			if status != tt.status {
 				t.Fatalf("%s %s = %d, want %d; body: %.300s", tt.method, tt.url, status, tt.status, body)
 			}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -184,12 +185,21 @@ func waitReady(tb testing.TB, base string, exited <-chan struct{}) {
 // request sends a request and returns the status, the headers and the body.
 func request(tb testing.TB, method, url, contentType string, body []byte) (int, http.Header, []byte) {
 	tb.Helper()
+	return requestAs(tb, "", method, url, contentType, body)
+}
+
+// requestAs is request with an access token ("" for none).
+func requestAs(tb testing.TB, token, method, url, contentType string, body []byte) (int, http.Header, []byte) {
+	tb.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	res, err := httpClient.Do(req)
 	if err != nil {
@@ -233,6 +243,36 @@ func postJSON(tb testing.TB, url string, v any, want int, out any) {
 			tb.Fatalf("POST %s: decoding %s: %v", url, b, err)
 		}
 	}
+}
+
+// postJSONAs is postJSON with an access token.
+func postJSONAs(tb testing.TB, token, url string, v any, want int, out any) {
+	tb.Helper()
+	body, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	status, _, b := requestAs(tb, token, http.MethodPost, url, "application/json", body)
+	if status != want {
+		tb.Fatalf("POST %s = %d, want %d; body: %s", url, status, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			tb.Fatalf("POST %s: decoding %s: %v", url, b, err)
+		}
+	}
+}
+
+// signUpVendor signs up a new account (a vendor) and returns its access token.
+func signUpVendor(tb testing.TB, base string) string {
+	tb.Helper()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	email := "vendor-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "@piazza.example"
+	postJSON(tb, base+"/api/v1/accounts/signup", map[string]string{
+		"email": email, "password": "a long enough password", "name": "Test Vendor"}, http.StatusCreated, &tok)
+	return tok.AccessToken
 }
 
 // The parts of the listings API the tests read.
@@ -296,15 +336,24 @@ func openMarketDay(tb testing.TB, base string) (day marketDay, today bool) {
 	return marketDay{}, false
 }
 
-// registerStall creates a vendor and its application for day, and requires
+// registerStall signs up a vendor account through the accounts service on
+// base, creates its vendor profile and its application for day, and requires
 // it to be accepted on a pitch.
 func registerStall(tb testing.TB, base, dayID, vendorName string) stall {
 	tb.Helper()
+	return registerStallVia(tb, base, base, dayID, vendorName)
+}
+
+// registerStallVia is registerStall with the accounts and listings services
+// on different bases (split mode).
+func registerStallVia(tb testing.TB, accountsBase, listingsBase, dayID, vendorName string) stall {
+	tb.Helper()
+	token := signUpVendor(tb, accountsBase)
 	var v struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	}
-	postJSON(tb, base+"/api/v1/listings/vendors", map[string]string{
+	postJSONAs(tb, token, listingsBase+"/api/v1/listings/vendors", map[string]string{
 		"city": "ghent", "name": vendorName, "kind": "farmer", "description": "Vegetables from the Leie valley",
 	}, http.StatusCreated, &v)
 	var app struct {
@@ -312,7 +361,7 @@ func registerStall(tb testing.TB, base, dayID, vendorName string) stall {
 		Status string `json:"status"`
 		Pitch  string `json:"pitch"`
 	}
-	postJSON(tb, base+"/api/v1/listings/market-days/"+dayID+"/applications",
+	postJSONAs(tb, token, listingsBase+"/api/v1/listings/market-days/"+dayID+"/applications",
 		map[string]string{"vendor_id": v.ID}, http.StatusCreated, &app)
 	if app.Status != "accepted" || app.Pitch == "" {
 		tb.Fatalf("application %+v: want accepted on a pitch", app)

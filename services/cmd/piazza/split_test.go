@@ -79,7 +79,7 @@ func TestSplitTargets(t *testing.T) {
 	day, _ := openMarketDay(t, listings.base)
 	ws := dialWS(t, notifier.base)
 	since := ws.subscribe(t, "city:ghent")
-	s := registerStall(t, listings.base, day.ID, "Brouwerij Gruut")
+	s := registerStallVia(t, procs["accounts"].base, listings.base, day.ID, "Brouwerij Gruut")
 	if seq := ws.nextNotification(t, s); seq <= since {
 		t.Errorf("notification seq %d, want more than %d", seq, since)
 	}

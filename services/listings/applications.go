@@ -1,0 +1,479 @@
+package listings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/localeurope/piazza/pkg/auth"
+	"github.com/localeurope/piazza/pkg/web"
+)
+
+// The application lifecycle (see "Application states" in openapi.yaml).
+//
+// Every change to the applications of one market day first takes the day's
+// row lock (lockDay), so that what a transaction reads about the day's
+// pitches and waitlist stays true until it commits. The database is the
+// guarantee regardless: a partial unique index keeps a pitch to one accepted
+// or offered application per day, a unique key keeps one application per
+// vendor per day, and each transition is one UPDATE … WHERE status = ANY(…).
+
+// Application states.
+const (
+	statusPending    = "pending"
+	statusAccepted   = "accepted"
+	statusWaitlisted = "waitlisted"
+	statusRejected   = "rejected"
+	statusWithdrawn  = "withdrawn"
+	statusOffered    = "offered"
+	statusDeclined   = "declined"
+	statusExpired    = "expired"
+)
+
+var applicationStatuses = []string{statusPending, statusAccepted, statusWaitlisted, statusRejected, statusWithdrawn,
+	statusOffered, statusDeclined, statusExpired}
+
+// NewApplication is the body of POST /market-days/{id}/applications.
+type NewApplication struct {
+	VendorID string `json:"vendor_id"`
+	Pitch    string `json:"pitch,omitempty"` // preferred pitch code; any free one when empty
+	Note     string `json:"note,omitempty"`
+}
+
+// Validate checks a new application.
+func (a *NewApplication) Validate() error {
+	var f web.Fields
+	if !isUUID(a.VendorID) {
+		f.Add("vendor_id", "must be a vendor id (UUID)")
+	}
+	checkPitchCode(&f, "pitch", a.Pitch)
+	checkNote(&f, "note", a.Note)
+	return f.Err()
+}
+
+func checkPitchCode(f *web.Fields, field, code string) {
+	if code != "" && !pitchCodeRE.MatchString(code) {
+		f.Add(field, "must be a pitch code of at most 16 letters, digits, '.', '_' or '-'")
+	}
+}
+
+func checkNote(f *web.Fields, field, s string) {
+	if utf8.RuneCountInString(s) > 500 {
+		f.Add(field, "must be at most 500 characters")
+	} else if strings.ContainsRune(s, 0) || !utf8.ValidString(s) {
+		f.Add(field, "must be valid text without NUL characters")
+	}
+}
+
+// Application is a vendor's request for a stall on one market day.
+type Application struct {
+	ID               string           `json:"id"`
+	City             string           `json:"city"`
+	MarketDayID      string           `json:"market_day_id"`
+	VendorID         string           `json:"vendor_id"`
+	Pitch            string           `json:"pitch,omitempty"` // assigned (accepted) or offered pitch
+	PreferredPitch   string           `json:"preferred_pitch,omitempty"`
+	Status           string           `json:"status"`
+	Reason           string           `json:"reason,omitempty"`
+	Note             string           `json:"note,omitempty"`
+	WaitlistPosition int              `json:"waitlist_position,omitempty"`
+	OfferExpiresAt   *time.Time       `json:"offer_expires_at,omitempty"`
+	BatchID          string           `json:"batch_id,omitempty"`
+	MarketDay        MarketDaySummary `json:"market_day"`
+	Vendor           VendorRef        `json:"vendor"`
+	LiveState        string           `json:"live_state,omitempty"`
+	CheckedInAt      *time.Time       `json:"checked_in_at,omitempty"`
+	CheckedOutAt     *time.Time       `json:"checked_out_at,omitempty"`
+	StatusText       string           `json:"status_text,omitempty"`
+	StatusPostedAt   *time.Time       `json:"status_posted_at,omitempty"`
+	DecidedAt        *time.Time       `json:"decided_at,omitempty"`
+	Version          int64            `json:"version"`
+	CreatedAt        time.Time        `json:"created_at"`
+
+	owner   string  // the vendor profile's owner account, "" when none
+	pitchID *string // the held pitch's id
+}
+
+// MarketDaySummary is a market day as embedded in an application.
+type MarketDaySummary struct {
+	ID           string    `json:"id"`
+	Date         string    `json:"date"`
+	Status       string    `json:"status"`
+	StartsAt     time.Time `json:"starts_at"`
+	EndsAt       time.Time `json:"ends_at"`
+	Market       refMarket `json:"market"`
+	Place        refPlace  `json:"place"`
+	CancelReason string    `json:"cancel_reason,omitempty"`
+}
+
+type refMarket struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+type refPlace struct {
+	ID   string  `json:"id"`
+	Name string  `json:"name"`
+	Lat  float64 `json:"lat"`
+	Lon  float64 `json:"lon"`
+}
+
+const appSelect = `
+	SELECT a.id::text, a.city, a.market_day_id::text, a.vendor_id::text, coalesce(pi.code, ''), coalesce(a.preferred_pitch, ''),
+	       a.status, coalesce(a.reason, ''), coalesce(a.note, ''), a.offer_expires_at, coalesce(a.batch_id::text, ''),
+	       coalesce(a.live_state, ''), a.checked_in_at, a.checked_out_at, coalesce(a.status_text, ''), a.status_posted_at,
+	       a.decided_at, a.version, a.created_at,
+	       d.date::text, d.status, d.starts_at, d.ends_at, coalesce(d.cancel_reason, ''),
+	       m.id::text, m.name, p.id::text, p.name, p.lat, p.lon,
+	       v.name, v.kind, coalesce(v.owner_account_id, ''), a.pitch_id::text,
+	       CASE WHEN a.status = 'waitlisted' THEN (SELECT count(*) FROM applications w
+	            WHERE w.market_day_id = a.market_day_id AND w.status = 'waitlisted'
+	              AND (w.waitlisted_at, w.id) <= (a.waitlisted_at, a.id)) END
+	FROM applications a
+	JOIN market_days d ON d.id = a.market_day_id
+	JOIN markets m ON m.id = d.market_id
+	JOIN places p ON p.id = m.place_id
+	JOIN vendors v ON v.id = a.vendor_id
+	LEFT JOIN pitches pi ON pi.id = a.pitch_id`
+
+func scanApp(row pgx.CollectableRow) (Application, error) {
+	var a Application
+	var pos *int64
+	d := &a.MarketDay
+	err := row.Scan(&a.ID, &a.City, &a.MarketDayID, &a.VendorID, &a.Pitch, &a.PreferredPitch,
+		&a.Status, &a.Reason, &a.Note, &a.OfferExpiresAt, &a.BatchID,
+		&a.LiveState, &a.CheckedInAt, &a.CheckedOutAt, &a.StatusText, &a.StatusPostedAt,
+		&a.DecidedAt, &a.Version, &a.CreatedAt,
+		&d.Date, &d.Status, &d.StartsAt, &d.EndsAt, &d.CancelReason,
+		&d.Market.ID, &d.Market.Name, &d.Place.ID, &d.Place.Name, &d.Place.Lat, &d.Place.Lon,
+		&a.Vendor.Name, &a.Vendor.Kind, &a.owner, &a.pitchID, &pos)
+	d.ID, a.Vendor.ID = a.MarketDayID, a.VendorID
+	if pos != nil {
+		a.WaitlistPosition = int(*pos)
+	}
+	if a.Status != statusAccepted { // the live fields describe a stall
+		a.LiveState = ""
+	}
+	if a.Status != statusAccepted && a.Status != statusOffered {
+		a.Pitch = ""
+	}
+	return a, err
+}
+
+// loadApp reads one application, or ENotFound.
+func loadApp(ctx context.Context, q querier, id string) (Application, error) {
+	rows, err := q.Query(ctx, appSelect+` WHERE a.id = $1`, id)
+	if err != nil {
+		return Application{}, fmt.Errorf("listings: application %s: %w", id, err)
+	}
+	a, err := pgx.CollectExactlyOneRow(rows, scanApp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Application{}, errNoApplication(id)
+	}
+	if err != nil {
+		return Application{}, fmt.Errorf("listings: application %s: %w", id, err)
+	}
+	return a, nil
+}
+
+func errNoApplication(id string) error {
+	return web.Errorf(web.ENotFound, "there is no application %s", id)
+}
+
+// Who may do what with an application. Records a caller may not see are
+// answered 404 (their existence must not leak); 403 means the caller sees the
+// application but may not take this action.
+
+func (a Application) ownedBy(p auth.Principal) bool { return a.owner != "" && a.owner == p.AccountID }
+
+func (a Application) visibleTo(p auth.Principal) bool { return a.ownedBy(p) || p.Manages(a.City) }
+
+// mayRead: the owner, a manager of the city or an admin.
+func mayRead(p auth.Principal, a Application) error {
+	if !a.visibleTo(p) {
+		return errNoApplication(a.ID)
+	}
+	return nil
+}
+
+// mayActAsVendor: the owner (or an admin, who may act on any profile).
+func mayActAsVendor(p auth.Principal, a Application) error {
+	switch {
+	case a.ownedBy(p) || p.IsAdmin():
+		return nil
+	case a.visibleTo(p):
+		return web.Errorf(web.EForbidden, "only the vendor may do this")
+	default:
+		return errNoApplication(a.ID)
+	}
+}
+
+// mayManage: a manager of the application's city, or an admin.
+func mayManage(p auth.Principal, a Application) error {
+	switch {
+	case p.Manages(a.City):
+		return nil
+	case a.visibleTo(p):
+		return web.Errorf(web.EForbidden, "only the city's market managers may do this")
+	default:
+		return errNoApplication(a.ID)
+	}
+}
+
+// dayInfo is what the lifecycle needs to know about a market day and its
+// market, read under the day's row lock.
+type dayInfo struct {
+	ID, City, Date, Status, Timezone string
+	StartsAt, EndsAt                 time.Time
+	MarketID, MarketName             string
+	PlaceID, PlaceName               string
+	AutoAccept                       bool
+	OfferHours                       int
+}
+
+// lockDay locks a market day's row for the rest of the transaction.
+func lockDay(ctx context.Context, tx pgx.Tx, dayID string) (dayInfo, error) {
+	var d dayInfo
+	err := tx.QueryRow(ctx, `
+		SELECT d.id::text, d.city, d.date::text, d.status, c.timezone, d.starts_at, d.ends_at,
+		       m.id::text, m.name, p.id::text, p.name, m.auto_accept, m.offer_hours
+		FROM market_days d JOIN markets m ON m.id = d.market_id JOIN places p ON p.id = m.place_id JOIN cities c ON c.slug = d.city
+		WHERE d.id = $1
+		FOR NO KEY UPDATE OF d`, dayID).Scan(&d.ID, &d.City, &d.Date, &d.Status, &d.Timezone, &d.StartsAt, &d.EndsAt,
+		&d.MarketID, &d.MarketName, &d.PlaceID, &d.PlaceName, &d.AutoAccept, &d.OfferHours)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, web.Errorf(web.ENotFound, "there is no market day %s", dayID)
+	}
+	if err != nil {
+		return d, fmt.Errorf("listings: lock market day %s: %w", dayID, err)
+	}
+	return d, nil
+}
+
+// finished reports whether the day is closed or cancelled: its applications
+// no longer change.
+func (d dayInfo) finished() bool { return d.Status == "closed" || d.Status == "cancelled" }
+
+// vendorInfo is the applying vendor.
+type vendorInfo struct {
+	ID, City, Name, Kind, Owner string
+}
+
+// Apply stores a trusted application (no caller to check): see apply.
+func (s *Store) Apply(ctx context.Context, dayID string, na NewApplication, now time.Time) (Application, error) {
+	return s.ApplyAs(ctx, nil, dayID, na, now)
+}
+
+// ApplyAs stores an application for one market day on behalf of who (nil:
+// trusted). With the market's auto_accept on, it is accepted on the
+// preferred (or first free) pitch, or waitlisted when none is free;
+// otherwise it is pending. Applications for one day take turns on the day's
+// row lock, so many requests may race.
+func (s *Store) ApplyAs(ctx context.Context, who *auth.Principal, dayID string, na NewApplication, now time.Time) (Application, error) {
+	var app Application
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		app, err = s.apply(ctx, tx, dayID, na, now, applyOpts{actor: who})
+		return err
+	})
+	return app, err
+}
+
+type applyOpts struct {
+	actor   *auth.Principal // nil: trusted
+	batchID string
+}
+
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplication, now time.Time, o applyOpts) (Application, error) {
+	day, err := lockDay(ctx, tx, dayID)
+	if err != nil {
+		return Application{}, err
+	}
+	v, err := applicant(ctx, tx, na.VendorID, day.City, o.actor)
+	if err != nil {
+		return Application{}, err
+	}
+	if day.finished() || !now.Before(day.EndsAt) {
+		return Application{}, web.Errorf(web.EConflict, "the market day %s is %s; it takes no more stalls", day.Date, closedWord(day.Status))
+	}
+	if na.Pitch != "" {
+		if _, err := pitchOnPlan(ctx, tx, day.PlaceID, na.Pitch); err != nil {
+			return Application{}, err
+		}
+	}
+	id := newID()
+	for attempt := 0; ; attempt++ {
+		status, pitchID := statusPending, (*string)(nil)
+		var waitlistedAt *time.Time
+		if day.AutoAccept {
+			if pitchID, err = freePitch(ctx, tx, day.PlaceID, day.ID, na.Pitch); err != nil {
+				return Application{}, err
+			}
+			switch {
+			case pitchID != nil:
+				status = statusAccepted
+			case na.Pitch != "":
+				return Application{}, errPitchTaken(na.Pitch, day.Date)
+			default:
+				status, waitlistedAt = statusWaitlisted, &now
+			}
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO applications (id, city, market_day_id, vendor_id, pitch_id, status, preferred_pitch, note, batch_id,
+			                          waitlisted_at, live_state, decided_at)
+			VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), nullif($8, ''), nullif($9, '')::uuid, $10,
+			        CASE WHEN $6 = 'accepted' THEN 'expected' END, CASE WHEN $6 <> 'pending' THEN $11::timestamptz END)
+			ON CONFLICT DO NOTHING`,
+			id, day.City, day.ID, v.ID, pitchID, status, na.Pitch, na.Note, o.batchID, waitlistedAt, now)
+		if err != nil {
+			return Application{}, fmt.Errorf("listings: apply: insert: %w", err)
+		}
+		if tag.RowsAffected() == 1 {
+			break
+		}
+		var existing string
+		err = tx.QueryRow(ctx, `SELECT id::text FROM applications WHERE market_day_id = $1 AND vendor_id = $2`, day.ID, v.ID).Scan(&existing)
+		if err == nil {
+			return Application{}, &alreadyApplied{web.Errorf(web.EConflict, "vendor %s has already applied for this market day (application %s)", v.ID, existing), existing}
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return Application{}, fmt.Errorf("listings: apply: %w", err)
+		}
+		// The pitch was taken behind the day lock's back: try the next.
+		if na.Pitch != "" {
+			return Application{}, errPitchTaken(na.Pitch, day.Date)
+		}
+		if attempt == 8 {
+			return Application{}, web.Errorf(web.EConflict, "the market day is busy; please try again")
+		}
+	}
+	app, err := loadApp(ctx, tx, id)
+	if err != nil {
+		return Application{}, err
+	}
+	if err := emitApplication(ctx, tx, day, app, typeSubmitted, now); err != nil {
+		return Application{}, err
+	}
+	switch app.Status {
+	case statusAccepted:
+		err = emitStallRegistered(ctx, tx, day, app, app.CreatedAt)
+	case statusWaitlisted:
+		err = emitApplication(ctx, tx, day, app, typeWaitlisted, now)
+	}
+	return app, err
+}
+
+// alreadyApplied is the conflict of a second application for one day; a
+// batch reports it as a skipped date.
+type alreadyApplied struct {
+	err      *web.Error
+	existing string
+}
+
+func (e *alreadyApplied) Error() string { return e.err.Error() }
+func (e *alreadyApplied) Unwrap() error { return e.err }
+
+// applicant reads the applying vendor, which must be of the day's city, and
+// checks that who may act for it.
+func applicant(ctx context.Context, tx pgx.Tx, vendorID, city string, who *auth.Principal) (vendorInfo, error) {
+	var v vendorInfo
+	err := tx.QueryRow(ctx, `SELECT id::text, city, name, kind, coalesce(owner_account_id, '') FROM vendors WHERE id = $1 AND city = $2`,
+		vendorID, city).Scan(&v.ID, &v.City, &v.Name, &v.Kind, &v.Owner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, &web.Error{Code: web.EInvalid, Message: "the request has invalid fields",
+			Fields: []web.FieldError{{Field: "vendor_id", Message: "there is no such vendor in this market's city"}}}
+	}
+	if err != nil {
+		return v, fmt.Errorf("listings: apply: vendor: %w", err)
+	}
+	if who != nil && !who.IsAdmin() && (v.Owner == "" || v.Owner != who.AccountID) {
+		return v, web.Errorf(web.EForbidden, "you may apply only for vendor profiles you own")
+	}
+	return v, nil
+}
+
+func closedWord(status string) string {
+	if status == "scheduled" || status == "open" {
+		return "over"
+	}
+	return status
+}
+
+func errPitchTaken(code, date string) error {
+	return web.Errorf(web.EConflict, "pitch %s is taken on %s", code, date)
+}
+
+// pitchOnPlan returns the id of the pitch with code on the square's plan, or
+// a field error on "pitch".
+func pitchOnPlan(ctx context.Context, tx pgx.Tx, placeID, code string) (string, error) {
+	var id string
+	err := tx.QueryRow(ctx, `SELECT id::text FROM pitches WHERE place_id = $1 AND code = $2 AND removed_at IS NULL`, placeID, code).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", &web.Error{Code: web.EInvalid, Message: "the request has invalid fields",
+			Fields: []web.FieldError{{Field: "pitch", Message: fmt.Sprintf("there is no pitch %q on this square", code)}}}
+	}
+	if err != nil {
+		return "", fmt.Errorf("listings: pitch: %w", err)
+	}
+	return id, nil
+}
+
+// freePitch returns the preferred pitch if it is free, the first free one by
+// code when preferred is "", or nil.
+func freePitch(ctx context.Context, tx pgx.Tx, placeID, dayID, preferred string) (*string, error) {
+	var id string
+	err := tx.QueryRow(ctx, `
+		SELECT p.id::text FROM pitches p
+		WHERE p.place_id = $1 AND p.removed_at IS NULL AND ($3 = '' OR p.code = $3)
+		  AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.market_day_id = $2 AND a.pitch_id = p.id
+		                  AND a.status IN ('accepted', 'offered'))
+		ORDER BY p.code LIMIT 1`, placeID, dayID, preferred).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listings: free pitch: %w", err)
+	}
+	return &id, nil
+}
+
+// isUniqueViolation reports a unique index firing: here, a pitch taken by a
+// transaction that did not take the day's lock.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// conflictState explains a transition refused because of the current state.
+func conflictState(a Application, action string) error {
+	return web.Errorf(web.EConflict, "the application is %s; it cannot be %s", a.Status, action)
+}
+
+// sweepApplications lets waitlist offers expire (passing each pitch on) and
+// forgets idempotency keys past their day.
+func sweepApplications(ctx context.Context, store *Store, now func() time.Time, log *slog.Logger) error {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	keys := idempotencyKeys(store, log)
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if _, err := store.ExpireOffers(ctx, now()); err != nil && ctx.Err() == nil {
+			log.Warn("expiring offers failed", "err", err)
+		}
+		if i%240 == 0 { // hourly
+			if _, err := keys.Prune(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("pruning idempotency keys failed", "err", err)
+			}
+		}
+	}
+}

@@ -56,6 +56,7 @@ func TestIndex(t *testing.T) {
 		`id="feed"`, `aria-live="polite"`,
 		`id="stalls"`, `id="conn-status"`,
 		`<label for="city-select"`, `<label for="lang-select"`,
+		`id="view"`, `id="today-page"`, `id="nav-list"`, `id="notice"`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("index.html lacks %s", want)
@@ -67,6 +68,8 @@ func TestContentTypes(t *testing.T) {
 	h := Handler()
 	for target, want := range map[string]string{
 		"/app.js":               "text/javascript",
+		"/js/api.js":            "text/javascript",
+		"/js/today.js":          "text/javascript",
 		"/style.css":            "text/css",
 		"/i18n/en.json":         "application/json",
 		"/languages.json":       "application/json",
@@ -234,6 +237,11 @@ func TestCatalogsMatchEnglish(t *testing.T) {
 	for _, k := range []string{
 		"vendor.kind.farmer", "vendor.kind.artisan", "vendor.kind.food", "vendor.kind.other",
 		"market_day.status.scheduled", "market_day.status.open", "market_day.status.closed", "market_day.status.cancelled",
+		"application.status.pending", "application.status.accepted", "application.status.waitlisted",
+		"application.status.rejected", "application.status.withdrawn", "application.status.offered",
+		"application.status.declined", "application.status.expired",
+		"stall.live.expected", "stall.live.open", "stall.live.closed",
+		"apply.skip.already_applied", "apply.skip.pitch_taken", "apply.skip.day_cancelled", "apply.skip.day_over",
 	} {
 		if _, ok := en[k]; !ok {
 			t.Errorf("en.json lacks %s", k)
@@ -278,18 +286,59 @@ func TestLanguagesListMatchesCatalogs(t *testing.T) {
 	}
 }
 
-// Every key the markup and the script name literally must be in en.json.
+// scripts returns every JavaScript module of the client, by URL path.
+func scripts(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := fs.WalkDir(staticFiles, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || path.Ext(p) != ".js" {
+			return err
+		}
+		out["/"+strings.TrimPrefix(p, "static/")] = body(t, get(t, Handler(), http.MethodGet, "/"+strings.TrimPrefix(p, "static/"), nil))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := out["/app.js"]; !ok || len(out) < 2 {
+		t.Fatalf("found scripts %v; want app.js and its modules", out)
+	}
+	return out
+}
+
+// Every module a script imports is served.
+func TestModulesResolve(t *testing.T) {
+	h := Handler()
+	importRE := regexp.MustCompile(`(?m)^\s*(?:import|export)\s[^'"]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'`)
+	for p, src := range scripts(t) {
+		for _, m := range importRE.FindAllStringSubmatch(src, -1) {
+			spec := m[1] + m[2]
+			if !strings.HasPrefix(spec, "./") && !strings.HasPrefix(spec, "../") {
+				t.Errorf("%s imports %q: only relative modules, no external requests", p, spec)
+				continue
+			}
+			target := path.Join(path.Dir(p), spec)
+			res := get(t, h, http.MethodGet, target, nil)
+			if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/javascript") {
+				t.Errorf("%s imports %s: GET %s = %d %s", p, spec, target, res.StatusCode, res.Header.Get("Content-Type"))
+			}
+		}
+	}
+}
+
+// Every key the markup and the scripts name literally must be in en.json.
 func TestKeysUsedExist(t *testing.T) {
 	h := Handler()
 	en := catalog(t, h, "en")
 	html := body(t, get(t, h, http.MethodGet, "/", nil))
-	js := body(t, get(t, h, http.MethodGet, "/app.js", nil))
 	var used []string
 	for _, m := range regexp.MustCompile(`data-i18n="([^"]+)"`).FindAllStringSubmatch(html, -1) {
 		used = append(used, m[1])
 	}
-	for _, m := range regexp.MustCompile(`\bt[n]?\(\s*'([^']+)'`).FindAllStringSubmatch(js, -1) {
-		used = append(used, m[1])
+	for _, js := range scripts(t) {
+		for _, m := range regexp.MustCompile(`\bt[n]?\(\s*'([^']+)'`).FindAllStringSubmatch(js, -1) {
+			used = append(used, m[1])
+		}
 	}
 	if len(used) < 10 {
 		t.Fatalf("found only %d keys in use; is the pattern stale?", len(used))

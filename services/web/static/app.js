@@ -1,776 +1,317 @@
-// Piazza web client, first milestone: today's markets in a city, the pitch
-// plan of each square, and the live feed from the notifier's websocket.
+// Piazza web client: the shell. It loads the catalogs and the cities, keeps
+// the session, draws the navigation and routes by hash:
 //
-// Plain ES module, no build step, no dependencies. Every visible word comes
-// from the message catalogs in /i18n/<lang>.json; this file only names keys.
-// Data from the API is always inserted as text (never as HTML).
+//   #/<city>                  residents: today in the city (js/today.js)
+//   #/signin, #/signup        js/auth.js
+//   #/vendor                  the vendor's profile, applications and today's stall
+//   #/vendor/profile          create or edit the vendor profile
+//   #/vendor/markets/<city>   a city's markets
+//   #/vendor/apply/<market>   apply for dates or the season of a market
+//   #/manage/<city>           a manager's market days of a city
+//   #/manage/day/<id>         one market day: review, pitch plan, open/close/cancel
 //
-// Hooks for browser tests:
-//   #feed li[data-seq]             one entry per live notification, newest first
-//   #stalls li[data-vendor-id]     today's stalls (also data-pitch, data-market-day-id)
-//   #conn-status[data-state]       live | connecting | offline
-//   body[data-ready="1"]           first /today render done and websocket subscribed
-//                                  (removed on a city switch, set again when both are done)
+// Plain ES modules, no build step, no dependencies. Every visible word comes
+// from the message catalogs; data from the API is always inserted as text.
+//
+// Hooks for browser tests (besides those of each page module):
+//   body[data-route]                 the current route's name (today, signin, vendor, …)
+//   #view[data-loaded="1"]           the current page has rendered its data
+//   #view[data-error="1"]            the current page failed to load (message in #view)
+//   #nav a[data-nav], #signout       the navigation; body[data-signed-in="1"], data-roles
+//   #notice[data-kind]               polite live region with an action's result (ok | error)
+//   (and js/today.js: #feed, #stalls, #conn-status, body[data-ready="1"])
 
-const API = '/api/v1';
-const WS_PATH = '/api/v1/notifier/ws';
-const FALLBACK_LANG = 'en';
-const FEED_MAX = 50;
-const BACKOFF_MIN_MS = 1000;
-const BACKOFF_MAX_MS = 30000;
-const REFRESH_DEBOUNCE_MS = 250;
-const STORE_CITY = 'piazza.city';
-const STORE_LANG = 'piazza.lang';
-const SVG_NS = 'http://www.w3.org/2000/svg';
-// Stalls in these states hold no pitch and are not shown to residents.
-const GONE_STALL_STATUSES = new Set(['rejected', 'withdrawn', 'cancelled']);
+import {
+  $, h, t, state, loadCatalog, useMessages, fetchStatic, FALLBACK_LANG, errorText, clearNotice, notify,
+} from './js/core.js';
+import { api, session, signedIn, hasRole, isManager, onSessionChange, restore, signOut } from './js/api.js';
+import {
+  initialCity, findCity, selectCity, renderCitySelect, chooseLanguage, applyStaticText, connect, reconnectNow,
+  renderConn, showError, onLanguageChange, onCityChange,
+} from './js/today.js';
+import { signinPage, signupPage } from './js/auth.js';
+import { dashboardPage, profilePage, marketsPage, applyPage } from './js/vendor.js';
+import { cityPage, dayPage } from './js/manager.js';
 
-const $ = (id) => document.getElementById(id);
 const el = {
   citySelect: $('city-select'),
   langSelect: $('lang-select'),
-  conn: $('conn-status'),
-  connText: $('conn-text'),
-  alert: $('alert'),
   main: $('main'),
-  today: $('today'),
+  todayPage: $('today-page'),
   todayHeading: $('today-heading'),
-  todayDate: $('today-date'),
-  todayTz: $('today-tz'),
+  view: $('view'),
+  nav: $('nav-list'),
   todayLoading: $('today-loading'),
   todayEmpty: $('today-empty'),
-  markets: $('markets'),
-  stallsCount: $('stalls-count'),
-  stalls: $('stalls'),
-  feed: $('feed'),
-  feedEmpty: $('feed-empty'),
+  today: $('today'),
 };
 
-const state = {
-  languages: [], // codes with a catalog, from /languages.json
-  cities: [],
-  city: null, // the chosen city object
-  lang: FALLBACK_LANG,
-  locale: FALLBACK_LANG, // BCP 47 tag used for Intl formatting
-  messages: {},
-  fallback: {}, // the en catalog
-  langToken: 0,
-  today: null, // last /today payload for state.city
-  todayFor: null, // slug of the city state.today belongs to
-  todayGen: 0,
-  todayAbort: null,
-  todayLoadedAt: 0, // performance.now() when the last /today request started
-  refreshTimer: 0,
-  highlight: null, // {marketDayId, pitch} of the latest registration
-  alertSource: null,
-  // websocket
-  ws: null,
-  wsAttempt: 0,
-  wsTimer: 0,
-  everLive: false,
-  sentTopic: null, // topic subscribed on the current socket
-  wantedTopic: null, // topic for the chosen city
-  subscribedTopic: null, // topic the server confirmed on the current socket
-  subscribedAt: 0,
-  lastSeq: null,
-  feed: new Map(), // seq -> notification, for re-rendering in another language
-};
+// ---------- routes ----------
 
-// ---------- small helpers ----------
+const TODAY = { name: 'today' };
 
-function h(tag, props, ...children) {
-  return build(document.createElement(tag), props, children);
-}
-
-function svg(tag, props, ...children) {
-  return build(document.createElementNS(SVG_NS, tag), props, children);
-}
-
-function build(node, props, children) {
-  for (const [k, v] of Object.entries(props ?? {})) {
-    if (v == null || v === false) continue;
-    if (k === 'class') node.setAttribute('class', v);
-    else if (k === 'dataset') for (const [dk, dv] of Object.entries(v)) { if (dv != null) node.dataset[dk] = dv; }
-    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? '' : String(v));
-  }
-  // Strings become text nodes: API data can never become markup.
-  node.append(...children.flat(Infinity).filter((c) => c != null && c !== false));
-  return node;
-}
-
-function storageGet(key) {
-  try { return localStorage.getItem(key); } catch { return null; }
-}
-
-function storageSet(key, value) {
-  try { localStorage.setItem(key, value); } catch { /* private mode, quota: not fatal */ }
-}
-
-const collator = () => new Intl.Collator(state.locale, { numeric: true, sensitivity: 'base' });
-
-class AppError extends Error {
-  constructor({ key = 'error.generic', status, title, detail } = {}) {
-    super(detail || title || key);
-    this.key = key;
-    this.status = status;
-    this.title = title;
-    this.detail = detail;
+function parseRoute(hash) {
+  const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map((p) => {
+    try { return decodeURIComponent(p); } catch { return p; }
+  });
+  const [a, b, c] = parts;
+  switch (a) {
+    case undefined: return { page: TODAY, params: {} };
+    case 'signin': return { page: signinPage, params: {} };
+    case 'signup': return { page: signupPage, params: {} };
+    case 'vendor':
+      if (!b) return { page: dashboardPage, params: {} };
+      if (b === 'profile' && !c) return { page: profilePage, params: {} };
+      if (b === 'markets') return { page: marketsPage, params: { city: c?.toLowerCase() ?? state.city?.slug } };
+      if (b === 'apply' && c) return { page: applyPage, params: { id: c } };
+      return null;
+    case 'manage':
+      if (b === 'day' && c) return { page: dayPage, params: { id: c } };
+      if (b && !c) return { page: cityPage, params: { city: b.toLowerCase() } };
+      if (!b) return { page: cityPage, params: { city: homeCity() } };
+      return null;
+    default:
+      if (!b && /^[a-z0-9-]+$/i.test(a)) return { page: TODAY, params: { city: a.toLowerCase() } };
+      return null;
   }
 }
 
-async function fetchJSON(url, { signal } = {}) {
-  let res;
-  try {
-    res = await fetch(url, {
-      signal,
-      credentials: 'same-origin',
-      headers: { Accept: 'application/json, application/problem+json' },
-    });
-  } catch (err) {
-    if (err.name === 'AbortError') throw err;
-    throw new AppError({ key: 'error.network' });
-  }
-  if (!res.ok) {
-    let problem = null;
-    if (/json/i.test(res.headers.get('content-type') ?? '')) {
-      try { problem = await res.json(); } catch { /* no body worth showing */ }
-    }
-    throw new AppError({
-      key: 'error.http',
-      status: res.status,
-      title: typeof problem?.title === 'string' ? problem.title : undefined,
-      detail: typeof problem?.detail === 'string' ? problem.detail : undefined,
-    });
-  }
-  try {
-    return await res.json();
-  } catch (err) {
-    if (err.name === 'AbortError') throw err;
-    throw new AppError({ key: 'error.bad_response' });
-  }
+function homeCity() {
+  const mine = session.account?.cities ?? [];
+  if (state.city && (hasRole('admin') || mine.includes(state.city.slug))) return state.city.slug;
+  return mine[0] ?? state.city?.slug ?? state.cities[0]?.slug ?? '';
 }
 
-// ---------- i18n ----------
-
-const catalogs = new Map(); // lang -> Promise<messages>
-let pluralRules = new Intl.PluralRules(FALLBACK_LANG);
-
-function loadCatalog(lang) {
-  if (!catalogs.has(lang)) {
-    const p = fetchJSON(`/i18n/${encodeURIComponent(lang)}.json`);
-    p.catch(() => catalogs.delete(lang));
-    catalogs.set(lang, p);
-  }
-  return catalogs.get(lang);
+// home is where a signed-in person starts.
+function home() {
+  if (isManager()) return `#/manage/${encodeURIComponent(homeCity())}`;
+  if (signedIn()) return '#/vendor';
+  return `#/${state.city?.slug ?? ''}`;
 }
 
-function has(key) {
-  return key in state.messages || key in state.fallback;
-}
-
-function t(key, vars) {
-  const msg = state.messages[key] ?? state.fallback[key];
-  if (typeof msg !== 'string') {
-    console.warn('piazza: missing message', key);
-    return key;
-  }
-  if (!vars) return msg;
-  return msg.replace(/\{(\w+)\}/g, (m, name) => (vars[name] != null ? String(vars[name]) : m));
-}
-
-// tn picks the plural form of key for count (key.one, key.other, ...).
-function tn(key, count, vars) {
-  const form = `${key}.${pluralRules.select(count)}`;
-  return t(has(form) ? form : `${key}.other`, { ...vars, count: formatNumber(count) });
-}
-
-// tEnum shows a catalogued enum value, or the raw value when the catalog does
-// not know it yet (a new status from a newer server).
-function tEnum(prefix, value) {
-  const key = `${prefix}.${value}`;
-  return has(key) ? t(key) : String(value ?? '');
-}
-
-function formatNumber(n) {
-  return new Intl.NumberFormat(state.locale).format(n);
-}
-
-function timeFormat(timeZone) {
-  const opts = { hour: 'numeric', minute: '2-digit' };
-  try {
-    return new Intl.DateTimeFormat(state.locale, { ...opts, timeZone });
-  } catch {
-    return new Intl.DateTimeFormat(state.locale, opts); // unknown zone: the browser's own
-  }
-}
-
-function formatTime(iso, timeZone) {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : timeFormat(timeZone).format(d);
-}
-
-// formatDate formats a local calendar date ("2026-11-26") without shifting it
-// through the browser's timezone.
-function formatDate(ymd) {
-  const d = new Date(`${ymd}T12:00:00Z`);
-  if (Number.isNaN(d.getTime())) return '';
-  return new Intl.DateTimeFormat(state.locale, { dateStyle: 'full', timeZone: 'UTC' }).format(d);
-}
-
-// localeFor prefers the browser's own tag for lang (en-IE, nl-NL), else the
-// catalog's default locale.
-function localeFor(lang, messages) {
-  for (const tag of navigator.languages ?? [navigator.language]) {
-    if (tag && tag.toLowerCase().split('-')[0] === lang) {
-      try { return Intl.getCanonicalLocales(tag)[0]; } catch { /* malformed tag */ }
-    }
-  }
-  return messages.locale || lang;
-}
-
-function offeredLanguages(city) {
-  const wanted = [FALLBACK_LANG, ...(city?.languages ?? [])].map((l) => String(l).toLowerCase());
-  return [...new Set(wanted)].filter((l) => state.languages.includes(l));
-}
-
-function pickLanguage(city) {
-  const offered = offeredLanguages(city);
-  const stored = storageGet(STORE_LANG);
-  if (stored && offered.includes(stored)) return stored;
-  for (const tag of navigator.languages ?? [navigator.language]) {
-    const base = String(tag ?? '').toLowerCase().split('-')[0];
-    if (offered.includes(base)) return base;
-  }
-  const first = (city?.languages ?? []).map((l) => String(l).toLowerCase()).find((l) => offered.includes(l));
-  return first ?? FALLBACK_LANG;
-}
-
-async function setLanguage(lang) {
-  const token = ++state.langToken;
-  let messages;
-  try {
-    messages = await loadCatalog(lang);
-  } catch (err) {
-    showError(err, 'lang');
-    lang = FALLBACK_LANG;
-    messages = state.fallback;
-  }
-  if (token !== state.langToken) return;
-  state.lang = lang;
-  state.messages = messages;
-  state.locale = localeFor(lang, messages);
-  pluralRules = new Intl.PluralRules(state.locale);
-  document.documentElement.lang = lang;
-  renderLanguageSelect();
-  renderAll();
-  // Warm the other offered catalogs so that switching is instant.
-  for (const l of offeredLanguages(state.city)) loadCatalog(l).catch(() => {});
-}
-
-async function renderLanguageSelect() {
-  const offered = offeredLanguages(state.city);
-  const names = await Promise.all(offered.map((l) => loadCatalog(l).then((m) => m['language.name'] || l, () => l)));
-  el.langSelect.replaceChildren(...offered.map((code, i) => h('option', { value: code, lang: code }, names[i])));
-  el.langSelect.value = state.lang;
-  el.langSelect.disabled = offered.length < 2;
-}
-
-function applyStaticText() {
-  for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
-  document.title = state.city ? t('app.title_city', { city: state.city.name }) : t('app.title');
-}
-
-function renderAll() {
-  applyStaticText();
-  renderConn();
-  renderToday();
-  renderFeedText();
-  renderAlert();
-}
-
-// ---------- alerts (problem+json details, network errors) ----------
-
-let currentError = null;
-
-function showError(err, source, retry) {
-  if (err?.name === 'AbortError') return;
-  console.warn('piazza:', err);
-  currentError = { err, retry };
-  state.alertSource = source;
-  renderAlert();
-}
-
-function clearError(source) {
-  if (source && state.alertSource !== source) return;
-  currentError = null;
-  state.alertSource = null;
-  el.alert.replaceChildren();
-}
-
-function errorText(err) {
-  if (err instanceof AppError) return err.detail || err.title || t(err.key, { status: err.status ?? '' });
-  return t('error.generic');
-}
-
-function renderAlert() {
-  if (!currentError) return;
-  const { err, retry } = currentError;
-  el.alert.replaceChildren(
-    h('p', { class: 'alert-text' }, errorText(err)),
-    h('div', { class: 'alert-actions' },
-      retry && h('button', { type: 'button', class: 'button', onclick: () => { clearError(); retry(); } }, t('action.retry')),
-      h('button', { type: 'button', class: 'button button-quiet', onclick: () => { clearError(); el.main.focus(); } }, t('action.dismiss')),
-    ),
-  );
-}
-
-// ---------- cities and routing ----------
-
-function slugFromHash() {
-  const m = /^#\/([a-z0-9-]+)\/?$/i.exec(location.hash);
-  return m ? decodeURIComponent(m[1]).toLowerCase() : null;
-}
-
-function findCity(slug) {
-  return state.cities.find((c) => c.slug === slug) ?? null;
-}
-
-function initialCity() {
-  const fromHash = findCity(slugFromHash());
-  if (fromHash) return fromHash;
-  const stored = findCity(storageGet(STORE_CITY));
-  if (stored) return stored;
-  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  return state.cities.find((c) => c.timezone === zone) ?? state.cities[0];
-}
-
-function renderCitySelect() {
-  const sorted = [...state.cities].sort((a, b) => collator().compare(a.name, b.name));
-  el.citySelect.replaceChildren(...sorted.map((c) => h('option', { value: c.slug }, c.name)));
-  el.citySelect.disabled = sorted.length === 0;
-  if (state.city) el.citySelect.value = state.city.slug;
-}
-
-async function selectCity(city) {
-  const changed = state.city?.slug !== city.slug;
-  state.city = city;
-  storageSet(STORE_CITY, city.slug);
-  if (slugFromHash() !== city.slug) history.replaceState(null, '', `#/${city.slug}`);
-  el.citySelect.value = city.slug;
-  if (!changed) return;
-
-  delete document.body.dataset.ready;
-  state.today = null;
-  state.todayFor = null;
-  state.highlight = null;
-  state.lastSeq = null;
-  state.feed.clear();
-  el.feed.replaceChildren();
-  clearError();
-  renderToday();
-
-  retopic();
-  await Promise.all([setLanguage(pickLanguage(city)), loadToday()]);
-}
-
-// ---------- today ----------
-
-function scheduleTodayRefresh(delay = REFRESH_DEBOUNCE_MS) {
-  clearTimeout(state.refreshTimer);
-  state.refreshTimer = setTimeout(() => loadToday({ quiet: true }), delay);
-}
-
-async function loadToday({ quiet = false } = {}) {
-  const city = state.city;
-  if (!city) return;
-  const gen = ++state.todayGen;
-  state.todayAbort?.abort();
-  const ctrl = new AbortController();
-  state.todayAbort = ctrl;
-  state.todayLoadedAt = performance.now();
-  if (!quiet) {
-    el.today.setAttribute('aria-busy', 'true');
-    el.todayLoading.hidden = state.todayFor === city.slug;
-  }
-  try {
-    const data = await fetchJSON(`${API}/listings/cities/${encodeURIComponent(city.slug)}/today`, { signal: ctrl.signal });
-    if (gen !== state.todayGen) return;
-    state.today = data;
-    state.todayFor = city.slug;
-    clearError('today');
-    renderToday();
-    state.highlight = null; // shown once, on the render that brought the new stall
-    maybeReady();
-  } catch (err) {
-    if (gen !== state.todayGen) return;
-    showError(err, 'today', () => loadToday());
-  } finally {
-    if (gen === state.todayGen) {
-      el.today.setAttribute('aria-busy', 'false');
-      el.todayLoading.hidden = true;
-    }
-  }
-}
-
-function activeStalls(day) {
-  return (day.stalls ?? []).filter((s) => !GONE_STALL_STATUSES.has(s.status));
-}
-
-function renderToday() {
-  const city = state.city;
-  if (!city) {
-    el.todayHeading.textContent = '';
-    return;
-  }
-  const data = state.todayFor === city.slug ? state.today : null;
-  const tz = data?.city?.timezone || city.timezone;
-  el.todayHeading.textContent = t('today.heading', { city: data?.city?.name || city.name });
-  if (data) el.todayLoading.hidden = true;
-
-  if (!data) {
-    el.todayDate.replaceChildren();
-    el.todayTz.textContent = '';
-    el.todayEmpty.hidden = true;
-    el.markets.replaceChildren();
-    el.stalls.replaceChildren();
-    el.stallsCount.textContent = '';
-    return;
-  }
-
-  el.todayDate.replaceChildren(data.date ? h('time', { datetime: data.date }, formatDate(data.date)) : '');
-  el.todayTz.textContent = tz ? t('today.timezone', { timezone: tz }) : '';
-
-  const days = [...(data.market_days ?? [])].sort((a, b) => String(a.starts_at).localeCompare(String(b.starts_at)));
-  el.todayEmpty.textContent = t('today.empty', { city: data.city?.name || city.name });
-  el.todayEmpty.hidden = days.length > 0;
-  el.markets.replaceChildren(...days.map((day) => renderMarketDay(day, tz)));
-
-  const cmp = collator();
-  const rows = [];
-  for (const day of days) {
-    const stalls = activeStalls(day).sort((a, b) => cmp.compare(a.pitch ?? '', b.pitch ?? ''));
-    for (const stall of stalls) rows.push(renderStall(stall, day));
-  }
-  el.stalls.replaceChildren(...rows);
-  el.stallsCount.textContent = rows.length ? tn('stalls.count', rows.length) : t('stalls.empty');
-}
-
-function renderMarketDay(day, tz) {
-  const headingId = `md-${day.id}`;
-  const status = day.status ?? 'scheduled';
-  return h('article', { class: `card status-${status}`, 'aria-labelledby': headingId, dataset: { marketDayId: day.id } },
-    h('header', { class: 'card-head' },
-      h('h2', { id: headingId, class: 'card-title' }, day.market?.name ?? ''),
-      h('span', { class: `badge badge-${status}` }, tEnum('market_day.status', status)),
-    ),
-    h('dl', { class: 'facts' },
-      h('div', {},
-        h('dt', {}, t('market.place')),
-        h('dd', {}, day.place?.name ?? ''),
-      ),
-      h('div', {},
-        h('dt', {}, t('market.hours')),
-        h('dd', {}, t('market.hours_range', { start: formatTime(day.starts_at, tz), end: formatTime(day.ends_at, tz) })),
-      ),
-    ),
-    renderPlan(day),
-  );
-}
-
-// renderPlan draws the square's pitches (x, y, w, h in metres) as an SVG
-// picture, with a text list of the same information for screen readers.
-function renderPlan(day) {
-  const pitches = (day.pitches ?? []).filter((p) => [p.x, p.y, p.w, p.h].every(Number.isFinite) && p.w > 0 && p.h > 0);
-  if (!pitches.length) return h('p', { class: 'muted' }, t('plan.none'));
-
-  const byPitch = new Map();
-  for (const stall of activeStalls(day)) if (stall.pitch) byPitch.set(stall.pitch, stall);
-
-  const minX = Math.min(...pitches.map((p) => p.x));
-  const minY = Math.min(...pitches.map((p) => p.y));
-  const maxX = Math.max(...pitches.map((p) => p.x + p.w));
-  const maxY = Math.max(...pitches.map((p) => p.y + p.h));
-  const pad = Math.max(0.5, Math.max(maxX - minX, maxY - minY) * 0.04);
-  const vb = [minX - pad, minY - pad, maxX - minX + 2 * pad, maxY - minY + 2 * pad];
-  const stroke = Math.max(0.06, Math.min(...pitches.map((p) => Math.min(p.w, p.h))) * 0.04);
-
-  const cmp = collator();
-  const sorted = [...pitches].sort((a, b) => cmp.compare(a.code, b.code));
-  const fresh = state.highlight?.marketDayId === day.id ? state.highlight.pitch : null;
-  const taken = sorted.filter((p) => byPitch.has(p.code)).length;
-  const label = (p) => {
-    const stall = byPitch.get(p.code);
-    return stall
-      ? t('plan.pitch_taken', { pitch: p.code, vendor: stall.vendor?.name ?? '' })
-      : t('plan.pitch_free', { pitch: p.code });
-  };
-
-  const picture = svg('svg', {
-    class: 'plan',
-    viewBox: vb.map((n) => +n.toFixed(3)).join(' '),
-    role: 'img',
-    'aria-label': t('plan.label', { place: day.place?.name ?? day.market?.name ?? '' }),
-    preserveAspectRatio: 'xMidYMid meet',
-  },
-  svg('rect', { class: 'plan-ground', x: vb[0], y: vb[1], width: vb[2], height: vb[3], rx: pad }),
-  sorted.map((p) => {
-    const isTaken = byPitch.has(p.code);
-    const code = String(p.code ?? '');
-    const size = Math.min(Math.min(p.w, p.h) * 0.42, (p.w * 0.85) / Math.max(1, code.length * 0.62));
-    return svg('g', {
-      class: `pitch ${isTaken ? 'pitch-taken' : 'pitch-free'}${fresh === p.code ? ' pitch-fresh' : ''}`,
-      dataset: { pitch: code, state: isTaken ? 'taken' : 'free' },
-    },
-    svg('title', {}, label(p)),
-    svg('rect', {
-      x: p.x, y: p.y, width: p.w, height: p.h,
-      rx: Math.min(p.w, p.h) * 0.08, 'stroke-width': stroke,
-    }),
-    svg('text', {
-      x: p.x + p.w / 2, y: p.y + p.h / 2, 'font-size': +size.toFixed(3),
-      'text-anchor': 'middle', 'dominant-baseline': 'central',
-    }, code));
-  }));
-
-  return h('figure', { class: 'plan-figure' },
-    picture,
-    h('figcaption', { class: 'plan-caption' },
-      h('span', {}, tn('plan.summary', sorted.length, { taken: formatNumber(taken) })),
-      h('span', { class: 'legend', 'aria-hidden': 'true' },
-        h('span', { class: 'legend-item' }, h('span', { class: 'swatch swatch-taken' }), t('plan.taken')),
-        h('span', { class: 'legend-item' }, h('span', { class: 'swatch swatch-free' }), t('plan.free')),
-      ),
-    ),
-    h('ul', { class: 'visually-hidden' }, sorted.map((p) => h('li', {}, label(p)))),
-  );
-}
-
-function renderStall(stall, day) {
-  const kind = stall.vendor?.kind;
-  const meta = t('stall.meta', { kind: kind ? tEnum('vendor.kind', kind) : '', market: day.market?.name ?? '' });
-  return h('li', {
-    class: 'stall',
-    dataset: { vendorId: stall.vendor?.id ?? '', pitch: stall.pitch, marketDayId: day.id, status: stall.status },
-  },
-  // The badge shows the bare code; screen readers get the catalogued phrase.
-  stall.pitch
-    ? h('span', { class: 'stall-pitch' },
-      h('span', { class: 'visually-hidden' }, t('stall.pitch', { pitch: stall.pitch })),
-      h('span', { 'aria-hidden': 'true' }, stall.pitch))
-    : null,
-  h('span', { class: 'stall-body' },
-    h('span', { class: 'stall-vendor' }, stall.vendor?.name ?? ''),
-    h('span', { class: 'stall-meta' }, meta),
-    stall.status && stall.status !== 'accepted'
-      ? h('span', { class: `stall-status stall-status-${stall.status}` }, tEnum('stall.status', stall.status))
-      : null,
-  ));
-}
-
-// ---------- live feed ----------
-
-function feedText(n) {
-  const d = n.data ?? {};
-  if (n.kind === 'stall.registered') {
-    return t('feed.stall_registered', {
-      vendor: d.vendor_name ?? '', market: d.market_name ?? d.place_name ?? '', pitch: d.pitch ?? '',
-    });
-  }
-  return t('feed.other', { city: state.city?.name ?? n.city ?? '' });
-}
-
-function feedTimeZone() {
-  return (state.todayFor === state.city?.slug && state.today?.city?.timezone) || state.city?.timezone;
-}
-
-function addFeedEntry(seq, n) {
-  const key = Number.isFinite(seq) ? seq : `local-${performance.now()}`;
-  state.feed.set(String(key), n);
-  const li = h('li', { class: 'feed-item', dataset: { seq: String(key), kind: n.kind } },
-    h('time', { class: 'feed-time', datetime: n.time ?? '' }, n.time ? formatTime(n.time, feedTimeZone()) : ''),
-    h('span', { class: 'feed-text' }, feedText(n)),
-  );
-  el.feed.prepend(li);
-  while (el.feed.children.length > FEED_MAX) {
-    const last = el.feed.lastElementChild;
-    state.feed.delete(last.dataset.seq);
-    last.remove();
-  }
-  el.feedEmpty.hidden = true;
-}
-
-// renderFeedText updates entries in place (no new nodes), so that a language
-// switch is not announced again by the live region.
-function renderFeedText() {
-  for (const li of el.feed.children) {
-    const n = state.feed.get(li.dataset.seq);
-    if (!n) continue;
-    li.querySelector('.feed-text').textContent = feedText(n);
-    if (n.time) li.querySelector('.feed-time').textContent = formatTime(n.time, feedTimeZone());
-  }
-  el.feedEmpty.hidden = el.feed.children.length > 0;
-}
-
-// ---------- websocket ----------
-
-const topicFor = (city) => `city:${city.slug}`;
-
-function wsURL() {
-  const url = new URL(WS_PATH, location.href);
-  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  return url.href;
-}
-
-function send(msg) {
-  if (state.ws?.readyState !== WebSocket.OPEN) return false;
-  state.ws.send(JSON.stringify(msg));
+function allowed(page) {
+  if (!page.access) return true;
+  if (!signedIn()) return false;
+  if (page.access === 'manager') return isManager();
   return true;
 }
 
-function sendSubscribe() {
-  if (!state.wantedTopic) return;
-  const msg = { type: 'subscribe', topics: [state.wantedTopic] };
-  if (state.lastSeq !== null) msg.since = state.lastSeq;
-  if (send(msg)) state.sentTopic = state.wantedTopic;
+// ---------- the router ----------
+
+const route = {
+  gen: 0,
+  current: null, // {page, params, data, state, key}
+  abort: null,
+  next: null, // where to go after signing in
+  first: true,
+};
+
+function ctxFor(r) {
+  return {
+    params: r.params,
+    state: r.state,
+    get signal() { return r.abort?.signal; },
+    reload: (opts) => load(r, opts),
+    repaint: (opts) => paint(r, opts),
+    go: (hash) => {
+      if (location.hash === hash) load(r, { focusHeading: true }); // same page: show it afresh
+      else location.hash = hash;
+    },
+    useCity: (slug) => { const c = findCity(slug); if (c && c !== state.city) selectCity(c); return c; },
+    signedIn: () => { const n = route.next; route.next = null; location.hash = n ?? home(); },
+  };
 }
 
-// retopic moves the socket's subscription to the chosen city.
-function retopic() {
-  const topic = topicFor(state.city);
-  if (state.wantedTopic === topic) return;
-  state.wantedTopic = topic;
-  state.subscribedTopic = null;
-  if (state.ws?.readyState === WebSocket.OPEN) {
-    if (state.sentTopic && state.sentTopic !== topic) send({ type: 'unsubscribe', topics: [state.sentTopic] });
-    state.sentTopic = null;
-    sendSubscribe();
-  }
-}
+async function onRoute() {
+  const parsed = parseRoute(location.hash);
+  if (!parsed) { history.replaceState(null, '', home()); return onRoute(); }
+  const { page, params } = parsed;
+  const key = location.hash;
+  route.gen += 1;
+  route.abort?.abort();
+  clearNotice();
 
-function connect() {
-  clearTimeout(state.wsTimer);
-  state.wsTimer = 0;
-  if (state.ws) return;
-  let ws;
-  try {
-    ws = new WebSocket(wsURL());
-  } catch (err) {
-    console.warn('piazza: websocket', err);
-    scheduleReconnect();
+  if (page === TODAY) {
+    route.current = { page, params, key };
+    showToday(params.city);
     return;
   }
-  state.ws = ws;
-  state.sentTopic = null;
-  state.subscribedTopic = null;
-  setConn('connecting');
-  ws.addEventListener('open', () => {
-    if (state.ws === ws) sendSubscribe();
-  });
-  ws.addEventListener('message', (ev) => {
-    if (state.ws === ws) onMessage(ev.data);
-  });
-  ws.addEventListener('close', () => {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    state.sentTopic = null;
-    state.subscribedTopic = null;
-    scheduleReconnect();
-  });
-  // 'error' is always followed by 'close'; nothing to do here.
+  if (!allowed(page)) {
+    if (!signedIn()) {
+      route.next = location.hash;
+      history.replaceState(null, '', '#/signin');
+      notify(t('auth.signin_needed'), 'error');
+      return showPage({ page: signinPage, params: {}, key: '#/signin', state: {} });
+    }
+    return showPage({ page: forbiddenPage, params: {}, key, state: {} });
+  }
+  if ((page === signinPage || page === signupPage) && signedIn()) {
+    history.replaceState(null, '', home());
+    return onRoute();
+  }
+  return showPage({ page, params, key, state: {} });
 }
 
-function scheduleReconnect() {
-  setConn('offline');
-  clearTimeout(state.wsTimer);
-  // Exponential backoff with jitter: base 1 s, 2 s, 4 s … capped at 30 s;
-  // the wait is drawn from [base/2, base], never below 1 s.
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** state.wsAttempt);
-  const delay = Math.max(BACKOFF_MIN_MS, base / 2 + Math.random() * (base / 2));
-  state.wsAttempt += 1;
-  state.wsTimer = setTimeout(connect, delay);
+function showToday(slug) {
+  document.body.dataset.route = 'today';
+  el.view.hidden = true;
+  el.view.replaceChildren();
+  delete el.view.dataset.loaded;
+  el.todayPage.hidden = false;
+  renderNav();
+  const city = findCity(slug) ?? (slug ? null : state.city ?? initialCity(null));
+  if (!city) {
+    if (state.city) history.replaceState(null, '', `#/${state.city.slug}`);
+    return;
+  }
+  selectCity(city, { syncHash: true });
+  if (!route.first) el.todayHeading.focus();
+  route.first = false;
 }
 
-function reconnectNow() {
-  if (state.ws || !state.wsTimer) return;
-  state.wsAttempt = 0;
-  connect();
+async function showPage(r) {
+  route.current = r;
+  document.body.dataset.route = r.page.name;
+  el.todayPage.hidden = true;
+  el.view.hidden = false;
+  renderNav();
+  await load(r, { focusHeading: true });
 }
 
-function onMessage(raw) {
-  let msg;
-  try { msg = JSON.parse(raw); } catch { return; }
-  switch (msg?.type) {
-    case 'subscribed': onSubscribed(msg); break;
-    case 'notification': onNotification(msg); break;
-    case 'reset': onReset(msg); break;
-    case 'error':
-      showError(new AppError({ detail: typeof msg.message === 'string' ? msg.message : undefined }), 'ws');
-      break;
-    default: break; // unknown frame types are ignored: the protocol may grow
+async function load(r, { focusHeading = false, focusKey } = {}) {
+  const gen = route.gen;
+  r.abort?.abort();
+  r.abort = new AbortController();
+  route.abort = r.abort;
+  delete el.view.dataset.loaded;
+  delete el.view.dataset.error;
+  el.view.setAttribute('aria-busy', 'true');
+  if (!r.data && !r.page.load) r.data = {};
+  if (r.page.load) {
+    if (!r.data) el.view.replaceChildren(h('p', { class: 'muted' }, t('page.loading')));
+    try {
+      r.data = await r.page.load(ctxFor(r));
+    } catch (err) {
+      if (err?.name === 'AbortError' || gen !== route.gen) return;
+      el.view.setAttribute('aria-busy', 'false');
+      if (err?.status === 401 && !signedIn()) {
+        route.next = r.key;
+        location.hash = '#/signin';
+        return;
+      }
+      el.view.dataset.error = '1';
+      el.view.replaceChildren(
+        h('h1', { tabindex: '-1' }, t('page.error_heading')),
+        h('p', { class: 'alert' }, errorText(err)),
+        h('button', { type: 'button', class: 'button', onclick: () => load(r, { focusHeading: true }) }, t('action.retry')),
+      );
+      if (focusHeading) el.view.querySelector('h1').focus();
+      return;
+    }
+    if (gen !== route.gen) return;
+  }
+  paint(r, { focusHeading, focusKey });
+}
+
+// paint renders the page from its data, keeping what was typed into forms
+// and the focus (by data-focus-key) across a repaint.
+function paint(r, { focusHeading = false, focusKey } = {}) {
+  if (route.current !== r) return;
+  const active = document.activeElement;
+  const keepKey = focusKey === undefined ? active?.closest?.('[data-focus-key]')?.dataset.focusKey : focusKey;
+  const typed = snapshot(el.view);
+  el.view.replaceChildren(...[r.page.render(ctxFor(r), r.data)].flat(Infinity).filter(Boolean));
+  restoreSnapshot(el.view, typed);
+  el.view.setAttribute('aria-busy', 'false');
+  el.view.dataset.loaded = '1';
+  const title = el.view.querySelector('h1')?.textContent;
+  document.title = title ? t('app.title_page', { page: title }) : t('app.title');
+  if (focusHeading) {
+    el.view.querySelector('h1')?.focus();
+  } else if (keepKey) {
+    const target = el.view.querySelector(`[data-focus-key="${CSS.escape(keepKey)}"]`);
+    if (target) target.focus();
+    else if (el.view.contains(active) === false && active !== document.body) { /* focus is elsewhere: leave it */ }
+    else el.view.querySelector('h1')?.focus();
+  } else if (active && active !== document.body && !document.contains(active)) {
+    el.view.querySelector('h1')?.focus();
   }
 }
 
-function onSubscribed(msg) {
-  if (!Array.isArray(msg.topics) || !msg.topics.includes(state.wantedTopic)) return;
-  state.subscribedTopic = state.wantedTopic;
-  state.subscribedAt = performance.now();
-  if (state.lastSeq === null && Number.isFinite(msg.seq)) state.lastSeq = msg.seq;
-  state.wsAttempt = 0;
-  state.everLive = true;
-  setConn('live');
-  clearError('ws');
-  // Anything that happened between our /today request and this point (or
-  // while we were disconnected) may be missing from the plan: reconcile.
-  if (state.todayLoadedAt && state.todayLoadedAt < state.subscribedAt) scheduleTodayRefresh(0);
-  maybeReady();
-}
-
-function onNotification(msg) {
-  if (!state.subscribedTopic || (msg.topic && msg.topic !== state.subscribedTopic)) return;
-  const seq = msg.seq;
-  if (Number.isFinite(seq)) {
-    if (state.lastSeq !== null && seq <= state.lastSeq) return; // already seen
-    state.lastSeq = seq;
+function snapshot(root) {
+  const out = new Map();
+  for (const form of root.querySelectorAll('form[data-form]')) {
+    const counts = new Map();
+    for (const c of form.querySelectorAll('input[name], textarea[name], select[name]')) {
+      const n = counts.get(c.name) ?? 0;
+      counts.set(c.name, n + 1);
+      const k = `${form.dataset.form}|${c.closest('[data-application-id]')?.dataset.applicationId ?? ''}|${c.name}|${n}`;
+      out.set(k, (c.type === 'checkbox' || c.type === 'radio') ? { checked: c.checked, value: c.value } : { value: c.value });
+    }
   }
-  const n = msg.notification;
-  if (!n || typeof n !== 'object') return;
-  if (n.city && state.city && n.city !== state.city.slug) return;
-  addFeedEntry(seq, n);
-  if (n.kind === 'stall.registered' && n.data) {
-    state.highlight = { marketDayId: n.data.market_day_id, pitch: n.data.pitch };
+  return out;
+}
+
+function restoreSnapshot(root, snap) {
+  if (!snap.size) return;
+  for (const form of root.querySelectorAll('form[data-form]')) {
+    const counts = new Map();
+    for (const c of form.querySelectorAll('input[name], textarea[name], select[name]')) {
+      const n = counts.get(c.name) ?? 0;
+      counts.set(c.name, n + 1);
+      const k = `${form.dataset.form}|${c.closest('[data-application-id]')?.dataset.applicationId ?? ''}|${c.name}|${n}`;
+      const v = snap.get(k);
+      if (!v) continue;
+      if (c.type === 'checkbox' || c.type === 'radio') { if (v.value === c.value && !c.disabled) c.checked = v.checked; }
+      else c.value = v.value;
+    }
   }
-  scheduleTodayRefresh();
 }
 
-// onReset: our position is out of the server's retention; start over from a
-// fresh snapshot.
-function onReset(msg) {
-  state.lastSeq = Number.isFinite(msg.seq) ? msg.seq : null;
-  scheduleTodayRefresh(0);
-}
+const forbiddenPage = {
+  name: 'forbidden',
+  render: () => [
+    h('h1', { tabindex: '-1' }, t('page.forbidden_heading')),
+    h('p', {}, t('page.forbidden')),
+    h('a', { class: 'button', href: home() }, t('nav.home')),
+  ],
+};
 
-function setConn(s) {
-  el.conn.dataset.state = s;
-  renderConn();
-}
+// ---------- navigation ----------
 
-function renderConn() {
-  const s = el.conn.dataset.state;
-  let key;
-  if (s === 'live') key = 'conn.live';
-  else if (navigator.onLine === false) key = 'conn.offline';
-  else key = state.everLive ? 'conn.reconnecting' : 'conn.connecting';
-  // Only touch the text when it changes: the status region announces changes.
-  const text = t(key);
-  if (el.connText.textContent !== text) el.connText.textContent = text;
-}
+let navSignature = '';
 
-function maybeReady() {
-  const city = state.city;
-  if (city && state.todayFor === city.slug && state.subscribedTopic === topicFor(city)) {
-    document.body.dataset.ready = '1';
+function renderNav() {
+  const r = route.current;
+  const name = r?.page?.name;
+  const link = (href, key, label, active) => h('li', {},
+    h('a', { href, dataset: { nav: key }, 'aria-current': active ? 'page' : null }, label));
+  const items = [link(`#/${state.city?.slug ?? ''}`, 'today', t('nav.today'), name === 'today')];
+  if (signedIn()) {
+    if (!isManager() || hasRole('vendor')) {
+      items.push(link('#/vendor', 'vendor', t('nav.vendor'), name === 'vendor' || name === 'vendor-profile'));
+      items.push(link(`#/vendor/markets/${encodeURIComponent(state.city?.slug ?? '')}`, 'markets', t('nav.markets'), name === 'vendor-markets' || name === 'vendor-apply'));
+    }
+    if (isManager()) items.push(link(`#/manage/${encodeURIComponent(homeCity())}`, 'manage', t('nav.manage'), name?.startsWith('manage')));
+    items.push(h('li', { class: 'nav-account' },
+      h('span', { class: 'nav-who' }, t('nav.signed_in_as', { name: session.account?.name || session.account?.email || '' })),
+      h('button', { type: 'button', id: 'signout', class: 'button button-quiet button-small', onclick: () => {
+        location.hash = `#/${state.city?.slug ?? ''}`;
+        signOut(); // forgets the session at once; telling the server may take a moment
+        notify(t('auth.signed_out'));
+      } }, t('nav.signout'))));
+  } else {
+    items.push(link('#/signin', 'signin', t('nav.signin'), name === 'signin'));
+    items.push(link('#/signup', 'signup', t('nav.signup'), name === 'signup'));
   }
+  // Only touch the menu when it changes: focus stays on its links.
+  const signature = items.map((li) => li.outerHTML).join('');
+  if (signature !== navSignature) {
+    navSignature = signature;
+    el.nav.replaceChildren(...items);
+  }
+  document.body.dataset.signedIn = signedIn() ? '1' : '0';
+  document.body.dataset.roles = (session.account?.roles ?? []).join(' ');
 }
 
 // ---------- start ----------
@@ -778,19 +319,17 @@ function maybeReady() {
 function wire() {
   el.citySelect.addEventListener('change', () => {
     const city = findCity(el.citySelect.value);
-    if (city) location.hash = `#/${city.slug}`; // hashchange does the rest, and Back works
+    if (!city) return;
+    const name = route.current?.page?.name;
+    if (name === 'today' || !name) location.hash = `#/${city.slug}`; // hashchange does the rest, and Back works
+    else if (name === 'manage-city') location.hash = `#/manage/${encodeURIComponent(city.slug)}`;
+    else if (name === 'vendor-markets') location.hash = `#/vendor/markets/${encodeURIComponent(city.slug)}`;
+    else selectCity(city);
   });
-  el.langSelect.addEventListener('change', () => {
-    storageSet(STORE_LANG, el.langSelect.value);
-    setLanguage(el.langSelect.value);
-  });
-  window.addEventListener('hashchange', () => {
-    const city = findCity(slugFromHash());
-    if (city) selectCity(city);
-    else if (state.city && slugFromHash() !== null) history.replaceState(null, '', `#/${state.city.slug}`);
-  });
+  el.langSelect.addEventListener('change', () => chooseLanguage(el.langSelect.value));
+  window.addEventListener('hashchange', () => onRoute());
   document.querySelector('.skip-link')?.addEventListener('click', (ev) => {
-    ev.preventDefault(); // keep the city in the URL
+    ev.preventDefault(); // keep the route in the URL
     el.main.focus();
   });
   window.addEventListener('online', () => { renderConn(); reconnectNow(); });
@@ -798,30 +337,46 @@ function wire() {
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') reconnectNow();
   });
+  onSessionChange((reason) => {
+    renderNav();
+    if (reason === 'expired') {
+      notify(t('auth.session_expired'), 'error');
+      if (route.current?.page?.access) { route.next = location.hash; location.hash = '#/signin'; }
+    }
+    if (reason === 'signout' && route.current?.page?.access) location.hash = `#/${state.city?.slug ?? ''}`;
+  });
+  onLanguageChange(() => {
+    renderNav();
+    const r = route.current;
+    if (r && r.page !== TODAY && r.data) paint(r);
+    else if (r && r.page !== TODAY && el.view.dataset.error) load(r);
+  });
+  onCityChange(() => renderNav());
 }
 
 async function boot() {
   wire();
   try {
-    const [langs, en] = await Promise.all([fetchJSON('/languages.json'), loadCatalog(FALLBACK_LANG)]);
+    const [langs, en] = await Promise.all([fetchStatic('/languages.json'), loadCatalog(FALLBACK_LANG)]);
     state.languages = Array.isArray(langs?.languages) ? langs.languages : [FALLBACK_LANG];
     state.fallback = en;
-    state.messages = en;
+    useMessages(FALLBACK_LANG, en);
   } catch (err) {
     showError(err, 'boot', () => location.reload());
     return;
   }
   applyStaticText();
   renderConn();
+  renderNav();
   connect();
 
-  let cities;
-  try {
-    const body = await fetchJSON(`${API}/listings/cities`);
-    cities = Array.isArray(body?.items) ? body.items : [];
-  } catch (err) {
+  const [cities] = await Promise.all([
+    api('GET', 'cities', { auth: false }).then((b) => (Array.isArray(b?.items) ? b.items : []), (err) => err),
+    restore(),
+  ]);
+  if (cities instanceof Error) {
     el.todayLoading.hidden = true;
-    showError(err, 'cities', () => location.reload());
+    showError(cities, 'cities', () => location.reload());
     return;
   }
   state.cities = cities.filter((c) => c && typeof c.slug === 'string');
@@ -833,7 +388,12 @@ async function boot() {
     return;
   }
   renderCitySelect();
-  await selectCity(initialCity());
+  const parsed = parseRoute(location.hash);
+  // The chosen city: the residents' route names it; other pages use the stored one.
+  await Promise.all([
+    selectCity(initialCity(parsed?.page === TODAY ? parsed.params.city : parsed?.params?.city), { syncHash: parsed?.page === TODAY }),
+    onRoute(),
+  ]);
 }
 
 boot();

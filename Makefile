@@ -4,6 +4,8 @@
 #   make run   [ARGS="-flag ..."]   start PostgreSQL if needed, run the server on :8080
 #   make test  [TESTFLAGS="-run X"] start PostgreSQL if needed, go test -race
 #   make build | vet | bench | clean
+#   make bench [LOADFLAGS="-n 5000"]  micro-benchmarks, then a short load-harness run
+#              (docs/benchmarks.md has the full harness commands)
 #
 # PostgreSQL comes from scripts/dev-postgres.sh, which prints a DATABASE_URL
 # (or passes through an already set DATABASE_URL).
@@ -22,6 +24,8 @@ ARGS      ?=
 TESTFLAGS ?=
 BENCH     ?= .
 DBSCRIPT  := scripts/dev-postgres.sh
+# The short harness run of make bench (about a minute); full runs: docs/benchmarks.md.
+LOADFLAGS ?= -n 2000 -duration 5s
 
 .PHONY: all run test build vet bench clean
 
@@ -38,6 +42,7 @@ test:
 
 build:
 	$(GO) build -o bin/piazza ./services/cmd/piazza
+	$(GO) build -o bin/piazza-load ./services/cmd/piazza-load
 
 vet:
 	$(GO) vet $(PKGS)
@@ -45,7 +50,10 @@ vet:
 bench:
 	url="$$($(DBSCRIPT))"; \
 	DATABASE_URL="$$url" PIAZZA_TEST_DATABASE_URL="$$url" \
-		$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem $(PKGS)
+		$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem $(PKGS); \
+	$(GO) build -o bin/piazza ./services/cmd/piazza; \
+	$(GO) build -o bin/piazza-load ./services/cmd/piazza-load; \
+	DATABASE_URL="$$url" bin/piazza-load bench -piazza bin/piazza $(LOADFLAGS)
 
 clean:
 	rm -rf bin

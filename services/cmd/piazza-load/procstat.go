@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat. It
+// is 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// procSample is one reading of a process's CPU and memory.
+type procSample struct {
+	CPUSeconds float64 // utime + stime
+	RSSBytes   int64
+}
+
+// readProc reads /proc/<pid>/stat and /proc/<pid>/status.
+func readProc(pid int) (procSample, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procSample{}, err
+	}
+	cpu, err := parseStatCPU(stat)
+	if err != nil {
+		return procSample{}, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return procSample{}, err
+	}
+	rss, err := parseStatusRSS(status)
+	if err != nil {
+		return procSample{}, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	return procSample{CPUSeconds: cpu, RSSBytes: rss}, nil
+}
+
+// parseStatCPU returns utime+stime in seconds from the contents of
+// /proc/<pid>/stat. The command name (field 2) may hold spaces and
+// parentheses, so fields are counted from the last ')'.
+func parseStatCPU(stat []byte) (float64, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("stat: no command name")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	// After ')': state is field 3 of the whole line, utime 14, stime 15.
+	if len(f) < 13 {
+		return 0, errors.New("stat: too few fields")
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("stat: %w", err)
+	}
+	return float64(ut+st) / clockTicks, nil
+}
+
+// parseStatusRSS returns VmRSS in bytes from the contents of
+// /proc/<pid>/status.
+func parseStatusRSS(status []byte) (int64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("status: VmRSS %q", rest)
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("status: VmRSS: %w", err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, errors.New("status: no VmRSS")
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// The worker protocol end to end, against the bare floor server, in this
+// process: open, broadcast, wait, drop, resume, quit.
+func TestWorkerAgainstFloorServer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	floorDone := make(chan error, 1)
+	go func() {
+		floorDone <- runFloorServer(ctx, []string{fmt.Sprintf("-addr=127.0.0.1:%d", port)}, io.Discard)
+	}()
+	waitReady(t, base+"/readyz")
+
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- runWorker(ctx, inR, outW); outW.Close() }()
+	replies := bufio.NewScanner(outR)
+	call := func(cmd command) reply {
+		t.Helper()
+		b, _ := json.Marshal(cmd)
+		if _, err := inW.Write(append(b, '\n')); err != nil {
+			t.Fatal(err)
+		}
+		if !replies.Scan() {
+			t.Fatalf("%s: no reply: %v", cmd.Cmd, replies.Err())
+		}
+		var r reply
+		if err := json.Unmarshal(replies.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	const n = 20
+	r := call(command{Cmd: "open", Open: &openRequest{URLs: []string{fmt.Sprintf("ws://127.0.0.1:%d/ws", port)},
+		Sources: []string{"127.0.0.2", "127.0.0.3"}, Topics: []string{"city:bench"}, N: n, Parallel: 4, Contiguous: true}})
+	if r.Err != "" || r.Stats.Open != n || r.Stats.Subscribed != n {
+		t.Fatalf("open: %+v", r)
+	}
+	broadcast(t, base, 5, 2)
+	r = call(command{Cmd: "wait", Seq: 10, Timeout: 10 * time.Second})
+	if r.Stats.Received != 10*n || r.Stats.MinSeq != 10 || r.Stats.Gaps != 0 || r.Stats.Dups != 0 {
+		t.Fatalf("after 10 frames: %+v", r.Stats)
+	}
+	if r = call(command{Cmd: "drop"}); r.Stats.Open != 0 {
+		t.Fatalf("drop: %+v", r.Stats)
+	}
+	r = call(command{Cmd: "resume", Timeout: 10 * time.Second})
+	if r.Err != "" || r.Stats.Open != n || r.Stats.Subscribed != 2*n || r.Stats.Gaps != 0 {
+		t.Fatalf("resume: %+v", r)
+	}
+	t.Run("a skipped seq is counted as a gap", func(t *testing.T) {
+		c := &wsClient{w: &worker{contiguous: true}}
+		c.lastSeq.Store(10)
+		c.notification(11, nil)
+		c.notification(14, nil)
+		c.notification(12, nil)
+		if g, d := c.w.gaps.Load(), c.w.dups.Load(); g != 2 || d != 1 {
+			t.Errorf("gaps %d dups %d, want 2 and 1", g, d)
+		}
+	})
+	call(command{Cmd: "quit"})
+	if err := <-workerDone; err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-floorDone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	for range 100 {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready", url)
+}
+
+func broadcast(t *testing.T, base string, rounds, burst int) {
+	t.Helper()
+	resp, err := http.Post(fmt.Sprintf("%s/broadcast?rounds=%d&burst=%d&size=200&interval=1ms", base, rounds, burst), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("broadcast: %s", resp.Status)
+	}
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT (linux/in.h): binding a
+// source address defers the port choice to connect, so ports are unique per
+// (source, destination) pair rather than per source address.
+const ipBindAddressNoPort = 24
+
+// dialer returns a websocket dialer whose connections leave from src.
+func dialer(src string) *websocket.Dialer {
+	nd := &net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)},
+		Timeout:   30 * time.Second,
+		Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+			})
+			return errors.Join(err, serr)
+		},
+	}
+	return &websocket.Dialer{
+		NetDialContext:   nd.DialContext,
+		HandshakeTimeout: 30 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  512,
+	}
+}
+
+// wsClient is one load connection. Its reader goroutine is the only writer
+// of its counters; the worker reads them atomically.
+type wsClient struct {
+	url, src, topic string
+	w               *worker
+
+	conn      *websocket.Conn
+	done      chan struct{} // closed when the reader exits
+	lastSeq   atomic.Uint64
+	open      atomic.Bool
+	closeCode atomic.Int32
+}
+
+// connect dials, subscribes (resuming after since when resume is set) and
+// starts the reader.
+func (c *wsClient) connect(ctx context.Context, resume bool) error {
+	conn, _, err := dialer(c.src).DialContext(ctx, c.url, nil)
+	if err != nil {
+		return err
+	}
+	msg := map[string]any{"type": "subscribe", "topics": []string{c.topic}}
+	if resume {
+		msg["since"] = c.lastSeq.Load()
+	}
+	if err := conn.WriteJSON(msg); err != nil {
+		conn.Close()
+		return err
+	}
+	c.conn = conn
+	c.done = make(chan struct{})
+	c.closeCode.Store(0)
+	c.open.Store(true)
+	go c.read(resume)
+	return nil
+}
+
+var notificationPrefix = []byte(`{"type":"notification","seq":`)
+
+func (c *wsClient) read(resume bool) {
+	defer close(c.done)
+	defer c.open.Store(false)
+	w := c.w
+	for {
+		_, data, err := c.conn.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				c.closeCode.Store(int32(ce.Code))
+				w.closedByServer.Add(1)
+			}
+			return
+		}
+		if rest, ok := bytes.CutPrefix(data, notificationPrefix); ok {
+			end := bytes.IndexByte(rest, ',')
+			seq, err := strconv.ParseUint(string(rest[:max(end, 0)]), 10, 64)
+			if err != nil {
+				w.badFrames.Add(1)
+				continue
+			}
+			c.notification(seq, data)
+			continue
+		}
+		var m struct {
+			Type   string `json:"type"`
+			Seq    uint64 `json:"seq"`
+			Missed int64  `json:"missed"`
+		}
+		if json.Unmarshal(data, &m) != nil {
+			w.badFrames.Add(1)
+			continue
+		}
+		switch m.Type {
+		case "subscribed":
+			// On a resume every missed notification comes before this: the
+			// client must now be at seq, else something fell in between.
+			if last := c.lastSeq.Load(); resume && w.contiguous && last < m.Seq {
+				w.gaps.Add(int64(m.Seq - last))
+			}
+			c.lastSeq.Store(max(c.lastSeq.Load(), m.Seq))
+			w.missed.Add(m.Missed)
+			w.subscribed.Add(1)
+		case "reset":
+			w.resets.Add(1)
+			c.lastSeq.Store(max(c.lastSeq.Load(), m.Seq))
+		case "error":
+			w.errorsRecv.Add(1)
+		}
+	}
+}
+
+func (c *wsClient) notification(seq uint64, data []byte) {
+	w := c.w
+	now := time.Now()
+	last := c.lastSeq.Load()
+	switch {
+	case seq <= last:
+		w.dups.Add(1)
+		return
+	case w.contiguous && last > 0 && seq > last+1:
+		w.gaps.Add(int64(seq - last - 1))
+	}
+	c.lastSeq.Store(seq)
+	w.received.Add(1)
+	w.bytes.Add(int64(len(data)))
+	if w.record {
+		w.recordReceipt(data, now)
+	}
+}
+
+// drop closes the TCP connection without a close frame, as a network drop
+// would, and waits for the reader.
+func (c *wsClient) drop() {
+	if c.conn == nil {
+		return
+	}
+	_ = c.conn.UnderlyingConn().Close()
+	<-c.done
+	c.conn = nil
+}
+
+// receipt is one notification received for the latency scenario: the stall
+// (vendor and market day) it is about and when it arrived.
+type receipt struct {
+	key string
+	at  int64
+}
+
+func (w *worker) recordReceipt(data []byte, at time.Time) {
+	var f struct {
+		Notification struct {
+			Data struct {
+				VendorID    string `json:"vendor_id"`
+				MarketDayID string `json:"market_day_id"`
+			} `json:"data"`
+		} `json:"notification"`
+	}
+	if json.Unmarshal(data, &f) != nil || f.Notification.Data.VendorID == "" {
+		return
+	}
+	w.mu.Lock()
+	w.receipts = append(w.receipts, receipt{f.Notification.Data.VendorID + "/" + f.Notification.Data.MarketDayID, at.UnixNano()})
+	w.mu.Unlock()
+}
+
+// dialAll runs connect for every client with at most par dials at once and
+// returns how many failed (and the first error).
+func dialAll(ctx context.Context, clients []*wsClient, par int, resume bool) (int, error) {
+	sem := make(chan struct{}, max(par, 1))
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	var mu sync.Mutex
+	var first error
+	for _, c := range clients {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := c.connect(ctx, resume); err != nil {
+				failed.Add(1)
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return int(failed.Load()), first
+}

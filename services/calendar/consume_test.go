@@ -87,6 +87,29 @@ func TestApplyListingsEvent(t *testing.T) {
 		}
 	})
 
+	t.Run("every market-day type is applied: changed hours, then a cancellation with its reason", func(t *testing.T) {
+		h, s := setup(t)
+		d := marketDay("berlin", "Wochenmarkt", starts, ends, 1)
+		deliver(t, h, marketDayEvent(t, d))
+		hours := d
+		hours.EndsAt, hours.Version = ends.Add(time.Hour), 2
+		deliver(t, h, newEvent(t, contract.TypeMarketDayHoursChanged, "market-days/"+d.ID, hours))
+		cancelled := hours
+		cancelled.Status, cancelled.CancelReason, cancelled.Version = "cancelled", "Storm warning", 3
+		deliver(t, h, newEvent(t, contract.TypeMarketDayCancelled, "market-days/"+d.ID, cancelled))
+		got, _ := entry(t, s.pool, d.ID)
+		var reason string
+		if err := s.pool.QueryRow(ctx, `SELECT cancel_reason FROM entries WHERE id = $1`, d.ID).Scan(&reason); err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != "cancelled" || !got.EndsAt.Equal(ends.Add(time.Hour)) || got.Version != 3 || reason != "Storm warning" {
+			t.Errorf("entry = %s (reason %q), want cancelled with the new hours", mustJSON(t, got), reason)
+		}
+		if n := count(t, s.pool, `SELECT count(*) FROM places WHERE id = $1 AND city = 'berlin'`, d.PlaceID); n != 1 {
+			t.Errorf("the market day's place is not known (%d)", n)
+		}
+	})
+
 	t.Run("a city event makes the city known, and an older one does not undo a newer", func(t *testing.T) {
 		h, s := setup(t)
 		if _, err := s.Timezone(ctx, "berlin"); err == nil {

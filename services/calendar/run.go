@@ -1,6 +1,9 @@
-// Package calendar is the events-calendar service. For now it keeps each
-// city's market days on the calendar, built from listings events it consumes
-// idempotently; it never reads the listings tables.
+// Package calendar is the events-calendar service: a city's events with
+// recurrence (RRULE, EXDATE, RDATE) and per-occurrence changes, moderation of
+// submissions, iCalendar and Atom feeds, and every change published through
+// the outbox to the CALENDAR stream. Market days appear on the calendar from
+// listings events it consumes idempotently; it never reads the listings
+// tables. Occurrences are expanded on every read, never stored.
 package calendar
 
 import (
@@ -60,7 +63,7 @@ func Run(ctx context.Context, d app.Deps) error {
 			Stream: contract.StreamListings,
 			Config: jetstream.ConsumerConfig{
 				Durable:        consumerName,
-				FilterSubjects: []string{"listings.*.city.>", "listings.*.market_day.>"},
+				FilterSubjects: consumerSubjects,
 				DeliverPolicy:  jetstream.DeliverAllPolicy,
 			},
 			Handler: inbox.Handler(pool, consumerName, applyListingsEvent),

@@ -19,7 +19,7 @@ type service struct {
 	log   *slog.Logger
 	now   func() time.Time
 	// Sign-in attempts: per client address and per email.
-	byIP, byEmail *limiter
+	byIP, byEmail *web.Limiter
 	// dummyHash is checked when an email is unknown, so that a wrong email
 	// takes as long as a wrong password.
 	dummyHash string
@@ -50,7 +50,7 @@ func (s *service) tokens(r *http.Request, a Account, family string) (Tokens, err
 
 func (s *service) handleSignUp() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.byIP.allow("signup:"+clientIP(r), s.now()) {
+		if !s.byIP.Allow("signup:"+web.ClientIP(r), s.now()) {
 			web.WriteError(w, r, s.log, web.Errorf(web.ETooMany, "too many sign-ups from your address; try again in a minute"))
 			return
 		}
@@ -86,7 +86,7 @@ func (s *service) handleSignIn() http.Handler {
 			return
 		}
 		now := s.now()
-		if !s.byIP.allow(clientIP(r), now) || !s.byEmail.allow(strings.ToLower(in.Email), now) {
+		if !s.byIP.Allow(web.ClientIP(r), now) || !s.byEmail.Allow(strings.ToLower(in.Email), now) {
 			web.WriteError(w, r, s.log, web.Errorf(web.ETooMany, "too many sign-in attempts; wait a minute and try again"))
 			return
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/localeurope/piazza/pkg/app"
 	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/postgres"
+	"github.com/localeurope/piazza/pkg/web"
 )
 
 //go:embed migrations/*.sql
@@ -55,8 +56,8 @@ func Run(ctx context.Context, d app.Deps) error {
 	}
 	s := &service{
 		store: &Store{pool: pool}, key: d.SigningKey, log: log, now: d.Now, dummyHash: dummy,
-		byIP:    newLimiter(6*time.Second, 10), // 10 at once, then 10 a minute
-		byEmail: newLimiter(12*time.Second, 5), // 5 at once, then 5 a minute
+		byIP:    web.NewLimiter(6*time.Second, 10), // 10 at once, then 10 a minute
+		byEmail: web.NewLimiter(12*time.Second, 5), // 5 at once, then 5 a minute
 	}
 	if d.DemoData {
 		seeded, err := seedDemo(ctx, s.store)

@@ -4,6 +4,10 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/localeurope/piazza/pkg/auth"
+	"github.com/localeurope/piazza/pkg/idempotency"
+	"github.com/localeurope/piazza/pkg/web"
 )
 
 // routes is the whole HTTP surface of the events calendar (described in
@@ -18,13 +22,20 @@ func routes(mux *http.ServeMux, store *Store, log *slog.Logger, now func() time.
 	mux.Handle("GET "+p+"/cities/{city}/weekend", handleCalendar(store, log, now, weekendRange))
 	mux.Handle("GET "+p+"/events/{id}", handleGetEvent(store, log))
 
-	// Managers edit; anyone submits to the moderation queue.
-	mux.Handle("POST "+p+"/cities/{city}/events", handleCreate(store, log))
-	mux.Handle("POST "+p+"/cities/{city}/submissions", handleSubmit(store, log))
+	// Managers edit; anyone submits to the moderation queue. A signed-in
+	// caller's POSTs take an Idempotency-Key; anonymous submissions are
+	// limited per client address instead.
+	idem := &idempotency.Keys{Pool: store.pool, Log: log, Scope: func(r *http.Request) string {
+		p, _ := auth.FromContext(r.Context())
+		return p.AccountID
+	}}
+	submissions := web.NewLimiter(time.Minute, 5) // 5 at once, then one a minute
+	mux.Handle("POST "+p+"/cities/{city}/events", idem.Wrap(handleCreate(store, log)))
+	mux.Handle("POST "+p+"/cities/{city}/submissions", limitSubmissions(submissions, now, log, idem.Wrap(handleSubmit(store, log))))
 	mux.Handle("GET "+p+"/cities/{city}/moderation", handleModeration(store, log))
 	mux.Handle("PATCH "+p+"/events/{id}", handleUpdate(store, log))
-	mux.Handle("POST "+p+"/events/{id}/approve", handleReview(store, log, true))
-	mux.Handle("POST "+p+"/events/{id}/reject", handleReview(store, log, false))
+	mux.Handle("POST "+p+"/events/{id}/approve", idem.Wrap(handleReview(store, log, true)))
+	mux.Handle("POST "+p+"/events/{id}/reject", idem.Wrap(handleReview(store, log, false)))
 	mux.Handle("PUT "+p+"/events/{id}/occurrences/{recurrence}", handleSetOccurrence(store, log))
 	mux.Handle("DELETE "+p+"/events/{id}/occurrences/{recurrence}", handleResetOccurrence(store, log))
 
@@ -34,4 +45,16 @@ func routes(mux *http.ServeMux, store *Store, log *slog.Logger, now func() time.
 	mux.Handle("GET "+p+"/cities/{city}/categories/{category}/calendar.ics", handleICS(store, log, now, "category"))
 	mux.Handle("GET "+p+"/events/{id}/event.ics", handleEventICS(store, log, now))
 	mux.Handle("GET "+p+"/cities/{city}/feed.atom", handleAtom(store, log))
+}
+
+// limitSubmissions refuses a client address's submissions beyond the
+// limiter's rate with 429; managers (signed in) are not limited.
+func limitSubmissions(l *web.Limiter, now func() time.Time, log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, signedIn := auth.FromContext(r.Context()); !signedIn && !l.Allow(web.ClientIP(r), now()) {
+			web.WriteError(w, r, log, web.Errorf(web.ETooMany, "too many submissions from your address; try again in a minute"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/localeurope/piazza/pkg/app"
 	"github.com/localeurope/piazza/pkg/bus"
+	"github.com/localeurope/piazza/pkg/idempotency"
 	"github.com/localeurope/piazza/pkg/inbox"
 	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/postgres"
@@ -31,7 +32,7 @@ const Schema = "calendar"
 // Migrations are the calendar schema's migration sets.
 func Migrations() []postgres.MigrationSet {
 	sub, _ := fs.Sub(migrationFiles, "migrations")
-	return []postgres.MigrationSet{outbox.Migrations(), inbox.Migrations(), {Name: "calendar", FS: sub}}
+	return []postgres.MigrationSet{outbox.Migrations(), inbox.Migrations(), idempotency.Migrations(), {Name: "calendar", FS: sub}}
 }
 
 // Run runs the events calendar until ctx is done.

@@ -1,4 +1,4 @@
-package accounts
+package web
 
 import (
 	"net"
@@ -9,10 +9,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// limiter keeps one token bucket per key (a client address, an email).
+// Limiter keeps one token bucket per key (a client address, an email).
 // It is per process: with several replicas the effective limit is the sum,
 // which still stops password guessing at scale.
-type limiter struct {
+type Limiter struct {
 	mu      sync.Mutex
 	every   rate.Limit
 	burst   int
@@ -24,12 +24,13 @@ type bucket struct {
 	seen time.Time
 }
 
-func newLimiter(every time.Duration, burst int) *limiter {
-	return &limiter{every: rate.Every(every), burst: burst, buckets: map[string]*bucket{}}
+// NewLimiter allows burst events at once per key, refilled one per every.
+func NewLimiter(every time.Duration, burst int) *Limiter {
+	return &Limiter{every: rate.Every(every), burst: burst, buckets: map[string]*bucket{}}
 }
 
-// allow takes a token for key at now.
-func (l *limiter) allow(key string, now time.Time) bool {
+// Allow takes a token for key at now.
+func (l *Limiter) Allow(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buckets) > 50_000 {
@@ -48,9 +49,9 @@ func (l *limiter) allow(key string, now time.Time) bool {
 	return b.lim.AllowN(now, 1)
 }
 
-// clientIP is the peer address. Behind a proxy, the proxy should set
+// ClientIP is the peer address. Behind a proxy, the proxy should set
 // X-Forwarded-For and the operator trust it; until then the peer is used.
-func clientIP(r *http.Request) string {
+func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -118,6 +118,57 @@ func notifyListingsEvent(ctx context.Context, tx pgx.Tx, ev bus.Event, _ bus.Del
 	}
 }
 
+const consumerCalendar = "notifier-calendar"
+
+// notifyCalendarEvent tells the followers of a city, a place or a category
+// when an event of the calendar is cancelled, or one occurrence is cancelled
+// or moved. Other changes update nothing here.
+func notifyCalendarEvent(ctx context.Context, tx pgx.Tx, ev bus.Event, _ bus.Delivery) error {
+	if ev.Type != contract.TypeCalendarEventCancelled && ev.Type != contract.TypeCalendarEventOccurrenceChanged {
+		return nil
+	}
+	var e contract.CalendarEventV1
+	if err := ev.Unmarshal(&e); err != nil {
+		return err
+	}
+	topics := []string{contract.Topic("city", e.City)}
+	if e.Category != "" {
+		topics = append(topics, contract.Topic("category", e.Category))
+	}
+	if e.PlaceID != "" {
+		topics = append(topics, contract.Topic("place", e.PlaceID))
+	}
+	loc, err := time.LoadLocation(e.Timezone)
+	if err != nil {
+		loc = time.UTC
+	}
+	local := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		if e.AllDay {
+			return t.In(loc).Format(time.DateOnly)
+		}
+		return t.In(loc).Format("2006-01-02 15:04")
+	}
+	f := facts{"title": e.Title, "reason_suffix": ""}
+	if e.Reason != "" {
+		f["reason_suffix"] = ": " + e.Reason
+	}
+	kind := "calendar.cancelled"
+	if ev.Type == contract.TypeCalendarEventOccurrenceChanged {
+		switch {
+		case e.OccurrenceStatus == "cancelled":
+			kind, f["when"] = "calendar.occurrence_cancelled", local(e.OccurrenceStart)
+		case e.OccurrenceStartsAt != nil && e.OccurrenceStart != nil && !e.OccurrenceStartsAt.Equal(*e.OccurrenceStart):
+			kind, f["was"], f["when"] = "calendar.occurrence_moved", local(e.OccurrenceStart), local(e.OccurrenceStartsAt)
+		default:
+			return nil // retitled or restored: not worth a notification
+		}
+	}
+	return record(ctx, tx, ev.ID, ev.TraceParent, kind, e.City, topics, e, f)
+}
+
 func stallTopics(city, place, market, vendor string) []string {
 	return []string{contract.Topic("city", city), contract.Topic("place", place),
 		contract.Topic("market", market), contract.Topic("vendor", vendor)}

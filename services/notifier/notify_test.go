@@ -148,3 +148,48 @@ func TestTomorrowReminder(t *testing.T) {
 		t.Fatalf("data %+v, %v", data, err)
 	}
 }
+
+func TestCalendarNotifications(t *testing.T) {
+	pool := openPool(t, newDatabase(t))
+	apply(t, pool, contract.TypeCityUpserted, contract.CityV1{Slug: "berlin", Timezone: "Europe/Berlin", Languages: []string{"de", "en"}, Version: 1})
+	applyCal := func(typ string, e contract.CalendarEventV1) {
+		t.Helper()
+		ev, err := bus.NewEvent(contract.SourceCalendar, typ, "events/"+e.ID, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+			return notifyCalendarEvent(context.Background(), tx, ev, bus.Delivery{})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	was := time.Date(2026, 3, 27, 17, 0, 0, 0, time.UTC) // 18:00 in Berlin
+	moved := time.Date(2026, 3, 28, 17, 0, 0, 0, time.UTC)
+	e := contract.CalendarEventV1{ID: uuid.NewString(), City: "berlin", Title: "Jazz im Hof", Category: "music",
+		PlaceID: uuid.NewString(), Timezone: "Europe/Berlin", Status: "confirmed", Version: 2}
+
+	applyCal(contract.TypeCalendarEventCreated, e) // not a notification
+	occ := e
+	occ.OccurrenceStart, occ.OccurrenceStartsAt, occ.OccurrenceStatus = &was, &moved, "confirmed"
+	applyCal(contract.TypeCalendarEventOccurrenceChanged, occ)
+	occ.OccurrenceStartsAt, occ.OccurrenceStatus = &was, "cancelled"
+	applyCal(contract.TypeCalendarEventOccurrenceChanged, occ)
+	e.Status, e.Reason = "cancelled", "the courtyard is closed"
+	applyCal(contract.TypeCalendarEventCancelled, e)
+
+	if n := count(t, pool, `SELECT count(*) FROM notifications`); n != 3 {
+		t.Fatalf("%d notifications, want 3 (moved, occurrence cancelled, series cancelled)", n)
+	}
+	if got := notificationsOf(t, pool, "calendar.occurrence_moved"); len(got) != 1 ||
+		got[0].Text["de"] != "Jazz im Hof am 2026-03-27 18:00 wird auf 2026-03-28 18:00 verlegt" ||
+		len(got[0].Topics) != 3 || got[0].Topics[1] != "category:music" {
+		t.Fatalf("moved: %+v", got)
+	}
+	if got := notificationsOf(t, pool, "calendar.occurrence_cancelled"); len(got) != 1 || got[0].Text["en"] != "Jazz im Hof on 2026-03-27 18:00 is cancelled" {
+		t.Fatalf("occurrence cancelled: %+v", got)
+	}
+	if got := notificationsOf(t, pool, "calendar.cancelled"); len(got) != 1 || got[0].Text["en"] != "Jazz im Hof is cancelled: the courtyard is closed" {
+		t.Fatalf("cancelled: %+v", got)
+	}
+}

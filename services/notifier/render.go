@@ -66,6 +66,27 @@ var catalog = map[string]map[string]string{
 		"fr": "{vendor} sera à {market} demain (emplacement {pitch})",
 		"de": "{vendor} ist morgen auf dem {market} (Platz {pitch})",
 	},
+	"calendar.cancelled": {
+		"en": "{title} is cancelled{reason_suffix}",
+		"nl": "{title} gaat niet door{reason_suffix}",
+		"it": "{title} è annullato{reason_suffix}",
+		"fr": "{title} est annulé{reason_suffix}",
+		"de": "{title} fällt aus{reason_suffix}",
+	},
+	"calendar.occurrence_cancelled": {
+		"en": "{title} on {when} is cancelled",
+		"nl": "{title} op {when} gaat niet door",
+		"it": "{title} del {when} è annullato",
+		"fr": "{title} du {when} est annulé",
+		"de": "{title} am {when} fällt aus",
+	},
+	"calendar.occurrence_moved": {
+		"en": "{title} on {was} moves to {when}",
+		"nl": "{title} van {was} verhuist naar {when}",
+		"it": "{title} del {was} è spostato al {when}",
+		"fr": "{title} du {was} est déplacé au {when}",
+		"de": "{title} am {was} wird auf {when} verlegt",
+	},
 	"application.offered": {
 		"en": "A pitch is free for you at {market} on {date}: accept the offer before it expires",
 		"nl": "Er is een standplaats vrij voor u op {market} op {date}: neem het aanbod aan voor het verloopt",

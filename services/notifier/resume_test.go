@@ -2,8 +2,10 @@ package notifier
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -252,13 +254,28 @@ func followWithDrops(ctx context.Context, replicas []string, r *resumeRun, start
 			return err
 		}
 		budget := 1 + rand.IntN(40) // notifications before the next drop
+		quietSince := time.Now()
 		for {
-			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			// Short reads, so that a client that already has everything
+			// notices when the publisher declares the end.
+			_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 			var m serverMsg
 			if err := conn.ReadJSON(&m); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					if fs, done := finalSeq(); done && last >= fs {
+						conn.Close()
+						return nil
+					}
+					if time.Since(quietSince) < 30*time.Second {
+						// gorilla marks a timed-out connection broken: resume on a new one.
+						break
+					}
+				}
 				conn.Close()
 				return fmt.Errorf("read: %w", err)
 			}
+			quietSince = time.Now()
 			switch m.Type {
 			case "subscribed":
 				if first {

@@ -52,8 +52,10 @@ func Run(ctx context.Context, d app.Deps) error {
 	if err := bus.EnsureStream(ctx, d.JS, contract.StreamConfig(contract.StreamNotifications, d.StreamReplicas), true); err != nil {
 		return fmt.Errorf("notifier: %w", err)
 	}
-	if err := bus.EnsureStream(ctx, d.JS, contract.StreamConfig(contract.StreamListings, d.StreamReplicas), false); err != nil {
-		return fmt.Errorf("notifier: %w", err)
+	for _, name := range []string{contract.StreamListings, contract.StreamCalendar} {
+		if err := bus.EnsureStream(ctx, d.JS, contract.StreamConfig(name, d.StreamReplicas), false); err != nil {
+			return fmt.Errorf("notifier: %w", err)
+		}
 	}
 	info, err := d.JS.Stream(ctx, contract.StreamNotifications)
 	if err != nil {
@@ -87,6 +89,19 @@ func Run(ctx context.Context, d app.Deps) error {
 			},
 			Handler: inbox.Handler(pool, consumerListings, notifyListingsEvent),
 			Poison:  inbox.Poison(pool, consumerListings, log),
+			Metrics: d.ConsumeMetrics,
+		}, log)
+	})
+	g.Go(func() error {
+		return bus.Consume(ctx, d.JS, bus.ConsumerSpec{
+			Stream: contract.StreamCalendar,
+			Config: jetstream.ConsumerConfig{
+				Durable:        consumerCalendar,
+				FilterSubjects: []string{"calendar.*.event.>"},
+				DeliverPolicy:  jetstream.DeliverAllPolicy,
+			},
+			Handler: inbox.Handler(pool, consumerCalendar, notifyCalendarEvent),
+			Poison:  inbox.Poison(pool, consumerCalendar, log),
 			Metrics: d.ConsumeMetrics,
 		}, log)
 	})

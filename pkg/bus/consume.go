@@ -93,6 +93,9 @@ func Consume(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, log
 	}
 	log = log.With("stream", spec.Stream, "consumer", cfg.Durable)
 	cons, err := js.CreateOrUpdateConsumer(ctx, spec.Stream, cfg)
+	if err != nil && ctx.Err() != nil {
+		return nil // shutting down before the consumer existed
+	}
 	if err != nil {
 		return fmt.Errorf("bus: consumer %s on %s: %w", cfg.Durable, spec.Stream, err)
 	}

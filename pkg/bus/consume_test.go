@@ -395,3 +395,19 @@ func waitFor(tb testing.TB, what string, cond func() bool, describe func() strin
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestConsumeStoppedBeforeItStarts(t *testing.T) {
+	_, js := bustest.Connect(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := bus.Consume(ctx, js, bus.ConsumerSpec{Stream: "NOWHERE", Config: jetstream.ConsumerConfig{Durable: "early"},
+		Handler: func(context.Context, bus.Event, bus.Delivery) error { return nil }}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("Consume after shutdown began = %v, want nil: stopping is not a failure", err)
+	}
+	err = bus.Consume(context.Background(), js, bus.ConsumerSpec{Stream: "NOWHERE", Config: jetstream.ConsumerConfig{Durable: "late"},
+		Handler: func(context.Context, bus.Event, bus.Delivery) error { return nil }}, slog.New(slog.DiscardHandler))
+	if err == nil {
+		t.Fatal("Consume on a missing stream succeeded")
+	}
+}

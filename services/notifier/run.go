@@ -132,6 +132,9 @@ func feedHub(ctx context.Context, js jetstream.JetStream, hub *Hub, log *slog.Lo
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   hub.LastSeq() + 1,
 	})
+	if err != nil && ctx.Err() != nil {
+		return nil // shutting down before the feed started
+	}
 	if err != nil {
 		return fmt.Errorf("notifier: notification feed: %w", err)
 	}

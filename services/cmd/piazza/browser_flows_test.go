@@ -245,7 +245,7 @@ func TestBrowserVendorFlow(t *testing.T) {
 	p := startPiazzaWithClock(t, middayInGhent(t), newDatabase(t), t.TempDir())
 	manager := signInAPI(t, p.base, "manager.ghent@piazza.example")
 	requireFlowRoutes(t, p.base, manager)
-	day, today := openMarketDay(t, p.base)
+	day, today := openMarketDay(t, p.base, p.now())
 	if !today {
 		t.Fatalf("no Ghent market day left today at 11:00")
 	}
@@ -353,7 +353,7 @@ func TestBrowserManagerFlow(t *testing.T) {
 	p := startPiazzaWithClock(t, middayInGhent(t), newDatabase(t), t.TempDir())
 	manager := signInAPI(t, p.base, "manager.ghent@piazza.example")
 	requireFlowRoutes(t, p.base, manager)
-	day, _ := openMarketDay(t, p.base)
+	day, _ := openMarketDay(t, p.base, p.now())
 	manualReview(t, manager, day.Market.ID)
 
 	vendor := signUpAPI(t, p.base, "Bart De Smet")

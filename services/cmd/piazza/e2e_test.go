@@ -42,7 +42,7 @@ func TestEndToEnd(t *testing.T) {
 	if len(today.MarketDays) == 0 {
 		t.Fatalf("no market day today in Ghent, which has a daily market: %+v", today)
 	}
-	day, _ := openMarketDay(t, p.base)
+	day, _ := openMarketDay(t, p.base, p.now())
 
 	ws := dialWS(t, p.base)
 	since := ws.subscribe(t, "city:ghent")
@@ -196,8 +196,10 @@ func testBadInput(t *testing.T, base, dayID string) {
 func TestRestart(t *testing.T) {
 	db, dataDir := newDatabase(t), t.TempDir()
 
-	first := startPiazza(t, db, dataDir)
-	day, _ := openMarketDay(t, first.base)
+	// At 11:00 in Ghent: from 17:00 on, the second run would rightly tell the
+	// stall's followers that it is at the market tomorrow.
+	first := startPiazzaWithClock(t, middayInGhent(t), db, dataDir)
+	day, _ := openMarketDay(t, first.base, first.now())
 	var before todayBody
 	getJSON(t, first.base+"/api/v1/listings/cities/ghent/today", http.StatusOK, &before)
 	ws := dialWS(t, first.base)
@@ -208,7 +210,7 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("first run returned %v, want nil", err)
 	}
 
-	second := startPiazza(t, db, dataDir)
+	second := startPiazzaWithClock(t, middayInGhent(t), db, dataDir)
 
 	t.Run("the stall is still there", func(t *testing.T) {
 		var d marketDay

@@ -100,6 +100,7 @@ type instance struct {
 	cancel context.CancelFunc
 	exited chan struct{} // closed when run has returned
 	err    error         // run's result, once exited is closed
+	now    func() time.Time // the services' clock
 }
 
 // startPiazza runs piazza (all targets unless args say otherwise) on a free
@@ -122,7 +123,7 @@ func startPiazzaWithClock(tb testing.TB, now func() time.Time, databaseURL, data
 		return ""
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &instance{logs: &syncBuffer{}, cancel: cancel, exited: make(chan struct{})}
+	p := &instance{logs: &syncBuffer{}, cancel: cancel, exited: make(chan struct{}), now: now}
 	stdout := newAddrWatcher()
 	go func() {
 		defer close(p.exited)
@@ -308,8 +309,8 @@ type (
 
 // openMarketDay returns a Ghent market day that still takes stalls: one of
 // today's (the demo data has daily markets) when one has not ended yet, else
-// the next one. today tells which.
-func openMarketDay(tb testing.TB, base string) (day marketDay, today bool) {
+// the next one. today tells which. now is the services' time.
+func openMarketDay(tb testing.TB, base string, now time.Time) (day marketDay, today bool) {
 	tb.Helper()
 	var td todayBody
 	getJSON(tb, base+"/api/v1/listings/cities/ghent/today", http.StatusOK, &td)
@@ -317,7 +318,7 @@ func openMarketDay(tb testing.TB, base string) (day marketDay, today bool) {
 		tb.Fatalf("no market day today (%s) in Ghent, which has daily markets", td.Date)
 	}
 	// Leave the test a few minutes to use the day before it closes.
-	soon := time.Now().Add(5 * time.Minute)
+	soon := now.Add(5 * time.Minute)
 	for _, d := range td.MarketDays {
 		if d.EndsAt.After(soon) {
 			return d, true

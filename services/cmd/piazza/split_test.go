@@ -76,7 +76,7 @@ func TestSplitTargets(t *testing.T) {
 		}
 	})
 
-	day, _ := openMarketDay(t, listings.base)
+	day, _ := openMarketDay(t, listings.base, time.Now())
 	ws := dialWS(t, notifier.base)
 	since := ws.subscribe(t, "city:ghent")
 	s := registerStallVia(t, procs["accounts"].base, listings.base, day.ID, "Brouwerij Gruut")

@@ -1,18 +1,19 @@
 package notifier
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Hub fans notifications out to the websocket clients of one notifier
-// replica, by topic. Each notification is encoded once (a prepared websocket
-// message shared by every recipient) and sending never blocks: a client whose
+// replica, by topic. Each notification is encoded once (a complete websocket
+// frame shared by every recipient) and sending never blocks: a client whose
 // queue is full is closed and resumes later.
 type Hub struct {
 	mu      sync.RWMutex
@@ -28,6 +29,9 @@ type Hub struct {
 	// missed. Written by Dispatch under the read lock (there is one
 	// dispatcher), read by subscribe under the write lock.
 	recent ring
+	bufs   writeBufs
+	// pingEvery is how often each client is pinged (by keepAlive).
+	pingEvery time.Duration
 }
 
 // DefaultResumeWindow is how many recent notifications a replica keeps to
@@ -42,7 +46,7 @@ const maxResume = sendQueueLen - 16
 // NewHub returns an empty hub whose position is lastSeq.
 func NewHub(lastSeq uint64, m *hubMetrics) *Hub {
 	h := &Hub{topics: map[string]map[*client]struct{}{}, clients: map[*client]struct{}{}, metrics: m,
-		recent: newRing(DefaultResumeWindow)}
+		recent: newRing(DefaultResumeWindow), pingEvery: pingPeriod}
 	h.lastSeq.Store(lastSeq)
 	return h
 }
@@ -57,7 +61,7 @@ type ring struct {
 type recentEntry struct {
 	seq    uint64
 	topics []string
-	pm     *websocket.PreparedMessage
+	frame  frame
 }
 
 func newRing(size int) ring { return ring{buf: make([]recentEntry, max(size, 1))} }
@@ -93,6 +97,7 @@ func (r *ring) each(after uint64, f func(recentEntry)) {
 func (h *Hub) LastSeq() uint64 { return h.lastSeq.Load() }
 
 func (h *Hub) add(c *client) {
+	c.pingAt = time.Now().Add(h.pingEvery).UnixNano()
 	h.mu.Lock()
 	h.clients[c] = struct{}{}
 	h.mu.Unlock()
@@ -167,11 +172,11 @@ func (h *Hub) resumeLocked(c *client, topics []string, since, last uint64) resum
 	for _, t := range topics {
 		want[t] = true
 	}
-	var missed []*websocket.PreparedMessage
+	var missed []frame
 	h.recent.each(since, func(e recentEntry) {
 		for _, t := range e.topics {
 			if want[t] {
-				missed = append(missed, e.pm)
+				missed = append(missed, e.frame)
 				return
 			}
 		}
@@ -180,8 +185,8 @@ func (h *Hub) resumeLocked(c *client, topics []string, since, last uint64) resum
 		c.lastSeq = max(c.lastSeq, last)
 		return resumeResult{Seq: last, Reset: true}
 	}
-	for _, pm := range missed {
-		c.send(pm)
+	for _, f := range missed {
+		c.send(f)
 	}
 	c.lastSeq = max(c.lastSeq, last)
 	h.metrics.delivered.Add(float64(len(missed)))
@@ -217,16 +222,7 @@ func (h *Hub) Dispatch(seq uint64, body []byte) error {
 		h.lastSeq.Store(seq)
 		return err
 	}
-	frame := make([]byte, 0, len(body)+64)
-	frame = append(frame, `{"type":"notification","seq":`...)
-	frame = strconv.AppendUint(frame, seq, 10)
-	frame = append(frame, `,"notification":`...)
-	frame = append(frame, body...)
-	frame = append(frame, '}')
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, frame)
-	if err != nil {
-		return err
-	}
+	f := notificationFrame(seq, body)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	delivered := 0
@@ -236,15 +232,56 @@ func (h *Hub) Dispatch(seq uint64, body []byte) error {
 				continue
 			}
 			c.lastSeq = seq
-			if c.send(pm) {
+			if c.send(f) {
 				delivered++
 			}
 		}
 	}
-	h.recent.add(recentEntry{seq: seq, topics: n.Topics, pm: pm})
+	h.recent.add(recentEntry{seq: seq, topics: n.Topics, frame: f})
 	h.lastSeq.Store(seq)
 	h.metrics.delivered.Add(float64(delivered))
 	return nil
+}
+
+// notificationFrame is the websocket frame of the notification seq, made in
+// one allocation: {"type":"notification","seq":N,"notification":body}.
+func notificationFrame(seq uint64, body []byte) frame {
+	const prefix, mid = `{"type":"notification","seq":`, `,"notification":`
+	var digits [20]byte
+	s := strconv.AppendUint(digits[:0], seq, 10)
+	n := len(prefix) + len(s) + len(mid) + len(body) + 1
+	f := make(frame, 0, frameHeaderLen(n)+n)
+	f = appendTextHeader(f, n)
+	f = append(f, prefix...)
+	f = append(f, s...)
+	f = append(f, mid...)
+	f = append(f, body...)
+	return append(f, '}')
+}
+
+// keepAlive pings every client every pingEvery, from one goroutine for
+// the whole hub rather than a timer per connection; each ping is written
+// by the client's writer. Clients are pinged pingEvery after they connect,
+// so connections made together are pinged together, not all at once.
+func (h *Hub) keepAlive(ctx context.Context) error {
+	t := time.NewTicker(min(time.Second, h.pingEvery/4))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			ns := now.UnixNano()
+			h.mu.RLock()
+			for c := range h.clients {
+				if ns >= c.pingAt {
+					c.pingAt = ns + int64(h.pingEvery)
+					c.pingNow()
+				}
+			}
+			h.mu.RUnlock()
+		}
+	}
 }
 
 // closeAll closes every client with code, e.g. when the server shuts down.

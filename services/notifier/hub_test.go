@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// queueClient is a client without a connection: its queue is what it got.
+// queueClient is a client without a connection (and so without a writer):
+// its queue is what it got.
 func queueClient(h *Hub, queue int, topics ...string) *client {
-	c := &client{out: make(chan *websocket.PreparedMessage, queue), topics: map[string]struct{}{},
-		closing: make(chan closeReq, 1), metrics: h.metrics}
+	c := newClient(nil, h)
+	c.limit = queue
 	h.add(c)
 	if len(topics) > 0 {
 		h.subscribe(c, topics, nil, nil)
@@ -20,25 +20,35 @@ func queueClient(h *Hub, queue int, topics ...string) *client {
 }
 
 // queued drains c's queue.
-func queued(c *client) []*websocket.PreparedMessage {
-	var out []*websocket.PreparedMessage
-	for {
-		select {
-		case pm := <-c.out:
-			out = append(out, pm)
-		default:
-			return out
-		}
-	}
+func queued(c *client) []frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := append([]frame(nil), c.queue...)
+	c.queue = c.queue[:0]
+	return out
+}
+
+// takeOne takes the oldest queued frame, as a writer would.
+func takeOne(c *client) frame {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.queue[0]
+	c.queue = append(c.queue[:0], c.queue[1:]...)
+	return f
+}
+
+// drain empties c's queue without allocating.
+func drain(c *client) {
+	c.mu.Lock()
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	c.mu.Unlock()
 }
 
 func closeRequest(c *client) (closeReq, bool) {
-	select {
-	case req := <-c.closing:
-		return req, true
-	default:
-		return closeReq{}, false
-	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeWith, c.closing
 }
 
 func TestHubDispatch(t *testing.T) {
@@ -51,16 +61,16 @@ func TestHubDispatch(t *testing.T) {
 		if err := h.Dispatch(1, notification(t, "city:ghent")); err != nil {
 			t.Fatal(err)
 		}
-		var shared *websocket.PreparedMessage
+		var shared *byte
 		for i, c := range clients {
 			got := queued(c)
 			if len(got) != 1 {
 				t.Fatalf("client %d got %d messages, want 1", i, len(got))
 			}
 			if shared == nil {
-				shared = got[0]
+				shared = &got[0][0]
 			}
-			if got[0] != shared {
+			if &got[0][0] != shared {
 				t.Fatalf("client %d got its own prepared message: the notification was encoded more than once", i)
 			}
 		}
@@ -149,7 +159,7 @@ func TestHubDispatch(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		<-slow.out // the writer catches up a little, making room
+		takeOne(slow) // the writer catches up a little, making room
 		if err := h.Dispatch(4, notification(t, "city:ghent")); err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +209,7 @@ func TestHubDispatchAllocations(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, c := range clients {
-				<-c.out
+				drain(c)
 			}
 		})
 	}
@@ -224,7 +234,7 @@ func BenchmarkHubDispatch(b *testing.B) {
 				}
 				b.StopTimer()
 				for _, c := range clients {
-					<-c.out
+					drain(c)
 				}
 				b.StartTimer()
 			}

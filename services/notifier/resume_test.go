@@ -36,8 +36,8 @@ func TestHubResume(t *testing.T) {
 	seqs := func(t *testing.T, h *Hub, c *client) []uint64 {
 		t.Helper()
 		var out []uint64
-		for _, pm := range queued(c) {
-			out = append(out, frameSeq(t, h, pm))
+		for _, f := range queued(c) {
+			out = append(out, frameSeq(t, h, f))
 		}
 		return out
 	}
@@ -126,11 +126,11 @@ func TestHubResume(t *testing.T) {
 
 // frameSeq finds a queued frame's seq in the hub's resume window, where
 // every dispatched frame is kept with its seq.
-func frameSeq(tb testing.TB, h *Hub, pm *websocket.PreparedMessage) uint64 {
+func frameSeq(tb testing.TB, h *Hub, f frame) uint64 {
 	tb.Helper()
 	var seq uint64
 	h.recent.each(0, func(e recentEntry) {
-		if e.pm == pm {
+		if &e.frame[0] == &f[0] {
 			seq = e.seq
 		}
 	})

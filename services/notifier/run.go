@@ -79,6 +79,7 @@ func Run(ctx context.Context, d app.Deps) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return feedHub(ctx, d.JS, hub, log) })
+	g.Go(func() error { return hub.keepAlive(ctx) })
 	g.Go(func() error {
 		return bus.Consume(ctx, d.JS, bus.ConsumerSpec{
 			Stream: contract.StreamListings,

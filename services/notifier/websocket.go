@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,56 +27,6 @@ const (
 	closeSlow      = 4001 // the send queue overflowed: reconnect and resume
 	closeBadClient = websocket.ClosePolicyViolation
 )
-
-type client struct {
-	conn   *websocket.Conn
-	out    chan *websocket.PreparedMessage
-	topics map[string]struct{} // guarded by the hub's lock
-	// lastSeq is the highest seq queued to the client: a notification is sent
-	// once however many of its topics the client follows, and never again
-	// after a resume. Written by Dispatch and, under the write lock, subscribe.
-	lastSeq   uint64
-	closeOnce sync.Once
-	closing   chan closeReq
-	// closed is set once a close is requested: nothing is queued after it,
-	// so a client dropped for falling behind never receives a later
-	// notification past the one it missed (a silent gap).
-	closed  atomic.Bool
-	metrics *hubMetrics
-}
-
-type closeReq struct {
-	code   int
-	reason string
-}
-
-// send queues pm without blocking; a full queue closes the client.
-func (c *client) send(pm *websocket.PreparedMessage) bool {
-	if c.closed.Load() {
-		return false
-	}
-	select {
-	case c.out <- pm:
-		return true
-	default:
-		if c.close(closeSlow, "send queue full; resume from your last seq") {
-			c.metrics.dropped.Inc()
-		}
-		return false
-	}
-}
-
-// close asks the writer to send a close frame and hang up. It reports
-// whether this call was the one that closed c.
-func (c *client) close(code int, reason string) bool {
-	first := false
-	c.closeOnce.Do(func() {
-		first = true
-		c.closed.Store(true)
-		c.closing <- closeReq{code, reason}
-	})
-	return first
-}
 
 // clientMsg is what a client sends.
 type clientMsg struct {
@@ -107,9 +56,11 @@ func newWSHandler(hub *Hub, allowed []string, log *slog.Logger) *wsHandler {
 		allow[strings.TrimRight(strings.ToLower(o), "/")] = true
 	}
 	return &wsHandler{hub: hub, log: log, upgrader: websocket.Upgrader{
-		ReadBufferSize:  1024,
-		WriteBufferSize: 1024,
-		// Share write buffers between idle connections.
+		// Clients send a few small frames: a small read buffer (frames
+		// larger than it are still read whole, up to maxFrameBytes).
+		ReadBufferSize: 512,
+		// Notifications bypass gorilla's writer (client.writeFrames), and
+		// a pool means no write buffer is held by an idle connection.
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin: func(r *http.Request) bool {
 			origin := r.Header.Get("Origin")
@@ -134,23 +85,32 @@ func newWSHandler(hub *Hub, allowed []string, log *slog.Logger) *wsHandler {
 	}}
 }
 
+// ServeHTTP upgrades the connection and returns, leaving one goroutine to
+// read it: returning lets net/http drop what it kept for the request (its
+// buffers, the request, the handler goroutine's grown stack).
 func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
-	c := &client{conn: conn, out: make(chan *websocket.PreparedMessage, sendQueueLen),
-		topics: map[string]struct{}{}, closing: make(chan closeReq, 1), metrics: h.hub.metrics}
+	c := newClient(conn, h.hub)
+	// Pongs and close replies go through the writer too, so it is the
+	// only goroutine that writes (gorilla itself still answers a protocol
+	// error with a close frame).
+	conn.SetPingHandler(func(data string) error { c.answerPing(data); return nil })
+	conn.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		c.close(code, "")
+		return nil
+	})
 	h.hub.add(c)
-	done := make(chan struct{})
 	go func() {
-		defer close(done)
-		c.writeLoop()
+		h.readLoop(c)
+		h.hub.remove(c)
+		c.close(websocket.CloseNormalClosure, "")
 	}()
-	h.readLoop(c)
-	h.hub.remove(c)
-	c.close(websocket.CloseNormalClosure, "")
-	<-done
 }
 
 func (h *wsHandler) readLoop(c *client) {
@@ -167,38 +127,53 @@ func (h *wsHandler) readLoop(c *client) {
 			c.close(websocket.CloseUnsupportedData, "send JSON text frames")
 			return
 		}
-		var m clientMsg
-		if err := json.Unmarshal(data, &m); err != nil {
-			h.reply(c, map[string]any{"type": "error", "code": "bad_message", "message": "frames must be JSON objects"})
-			continue
-		}
-		// Only this goroutine changes c.topics, so reading its size is safe.
-		// The limit is on subscribing: a full client must be able to unsubscribe.
-		have := len(c.topics)
-		if m.Type == "unsubscribe" {
-			have = 0
-		}
-		if msg := validTopics(m.Topics, have); msg != "" && (m.Type == "subscribe" || m.Type == "unsubscribe") {
-			h.reply(c, map[string]any{"type": "error", "code": "bad_topics", "message": msg})
-			continue
-		}
-		switch m.Type {
-		case "hello":
-			h.hello(c, m)
-		case "subscribe":
-			h.hub.subscribe(c, m.Topics, m.Since, func(r resumeResult) {
-				if r.Reset {
-					h.reply(c, map[string]any{"type": "reset", "seq": r.Seq,
-						"message": "your last seq is outside the resume window; reload the current state"})
-				}
-				h.reply(c, map[string]any{"type": "subscribed", "topics": m.Topics, "seq": r.Seq, "missed": r.Missed})
-			})
-		case "unsubscribe":
-			h.hub.unsubscribe(c, m.Topics)
-			h.reply(c, map[string]any{"type": "unsubscribed", "topics": m.Topics})
-		default:
-			h.reply(c, map[string]any{"type": "error", "code": "unknown_type", "message": "type must be hello, subscribe or unsubscribe"})
-		}
+		// Each message is handled on a short goroutine of its own, the
+		// reader waiting: decoding and subscribing grow a stack to 8 KB,
+		// which the reader of an idle connection would keep (a goroutine's
+		// stack only shrinks by halves, at a GC), where reading needs 2 KB.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.handle(c, data)
+		}()
+		<-done
+	}
+}
+
+// handle answers one client message. Only c's reader calls it, one message
+// at a time.
+func (h *wsHandler) handle(c *client, data []byte) {
+	var m clientMsg
+	if err := json.Unmarshal(data, &m); err != nil {
+		h.reply(c, map[string]any{"type": "error", "code": "bad_message", "message": "frames must be JSON objects"})
+		return
+	}
+	// Only c's reader changes c.topics, so reading its size is safe.
+	// The limit is on subscribing: a full client must be able to unsubscribe.
+	have := len(c.topics)
+	if m.Type == "unsubscribe" {
+		have = 0
+	}
+	if msg := validTopics(m.Topics, have); msg != "" && (m.Type == "subscribe" || m.Type == "unsubscribe") {
+		h.reply(c, map[string]any{"type": "error", "code": "bad_topics", "message": msg})
+		return
+	}
+	switch m.Type {
+	case "hello":
+		h.hello(c, m)
+	case "subscribe":
+		h.hub.subscribe(c, m.Topics, m.Since, func(r resumeResult) {
+			if r.Reset {
+				h.reply(c, map[string]any{"type": "reset", "seq": r.Seq,
+					"message": "your last seq is outside the resume window; reload the current state"})
+			}
+			h.reply(c, map[string]any{"type": "subscribed", "topics": m.Topics, "seq": r.Seq, "missed": r.Missed})
+		})
+	case "unsubscribe":
+		h.hub.unsubscribe(c, m.Topics)
+		h.reply(c, map[string]any{"type": "unsubscribed", "topics": m.Topics})
+	default:
+		h.reply(c, map[string]any{"type": "error", "code": "unknown_type", "message": "type must be hello, subscribe or unsubscribe"})
 	}
 }
 
@@ -289,32 +264,5 @@ func (h *wsHandler) reply(c *client, v any) {
 	if err != nil {
 		return
 	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
-	if err != nil {
-		return
-	}
-	c.send(pm)
-}
-
-// writeLoop is the only goroutine that writes to the connection.
-func (c *client) writeLoop() {
-	ping := time.NewTicker(pingPeriod)
-	defer ping.Stop()
-	defer c.conn.Close()
-	for {
-		select {
-		case pm := <-c.out:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.conn.WritePreparedMessage(pm); err != nil {
-				return
-			}
-		case <-ping.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				return
-			}
-		case req := <-c.closing:
-			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(req.code, req.reason), time.Now().Add(time.Second))
-			return
-		}
-	}
+	c.send(textFrame(b))
 }

@@ -38,6 +38,9 @@ func newHubServer(tb testing.TB, lastSeq uint64, wrap func(net.Listener) net.Lis
 	}
 	srv.Start()
 	tb.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = hub.keepAlive(ctx) }()
+	tb.Cleanup(cancel)
 	return &hubServer{hub: hub, reg: reg, srv: srv}
 }
 

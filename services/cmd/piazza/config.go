@@ -35,6 +35,9 @@ type Config struct {
 	// SigningKey is the base64 Ed25519 seed that signs access tokens (the
 	// accounts target only); empty keeps one in the data dir.
 	SigningKey string
+	// DebugAddr is a loopback address serving net/http/pprof, apart from
+	// the API; empty: off.
+	DebugAddr string
 }
 
 // DefaultDatabaseURL is the role and database scripts/dev-postgres.sh makes.
@@ -60,6 +63,7 @@ var settings = []setting{
 	{"allowed-origins", "PIAZZA_ALLOWED_ORIGINS", "", "comma list of extra origins (https://example.org) allowed to open websockets"},
 	{"drain-delay", "PIAZZA_DRAIN_DELAY", "0s", "time between failing /readyz and closing the listener on shutdown"},
 	{"signing-key", "PIAZZA_SIGNING_KEY", "", "base64 Ed25519 seed signing access tokens (accounts target); empty: generated once and kept in <data-dir>/signing.key"},
+	{"debug-addr", "PIAZZA_DEBUG_ADDR", "", "loopback address (127.0.0.1:6060) of a separate listener serving /debug/pprof; empty: off"},
 }
 
 // parseConfig reads the environment through getenv, then flags from args,
@@ -132,6 +136,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 			errs = append(errs, errors.New("-signing-key: must be 32 bytes in base64 (openssl rand -base64 32)"))
 		}
 	}
+	cfg.DebugAddr = *vals["debug-addr"]
+	if cfg.DebugAddr != "" && !isLoopback(cfg.DebugAddr) {
+		errs = append(errs, fmt.Errorf("-debug-addr %q: must be a loopback host:port such as 127.0.0.1:6060 (profiles are not for the network)", cfg.DebugAddr))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -157,4 +165,17 @@ func parseTargets(s string, errs []error) ([]string, []error) {
 		errs = append(errs, errors.New("-target: name at least one target"))
 	}
 	return out, errs
+}
+
+// isLoopback reports whether addr is host:port with a loopback host.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

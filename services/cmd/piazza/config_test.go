@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -49,6 +50,7 @@ func TestParseConfig(t *testing.T) {
 		"PIAZZA_DEMO_DATA":       "false",
 		"PIAZZA_ALLOWED_ORIGINS": "https://gent.be, http://localhost:5173",
 		"PIAZZA_DRAIN_DELAY":     "5s",
+		"PIAZZA_DEBUG_ADDR":      "127.0.0.1:6060",
 	}
 	fromFullEnv := Config{
 		Targets:        []string{"calendar"},
@@ -63,6 +65,7 @@ func TestParseConfig(t *testing.T) {
 		DemoData:       false,
 		AllowedOrigins: []string{"https://gent.be", "http://localhost:5173"},
 		DrainDelay:     5 * time.Second,
+		DebugAddr:      "127.0.0.1:6060",
 	}
 
 	tests := []struct {
@@ -77,7 +80,7 @@ func TestParseConfig(t *testing.T) {
 			"-target=calendar", "-http-addr=127.0.0.1:9000", "-database-url=postgresql://u:p@db:5432/piazza",
 			"-nats-url=nats://nats:4222", "-data-dir=/var/lib/piazza/", "-nats-port=0", "-stream-replicas=3",
 			"-log-level=debug", "-log-format=text", "-demo-data=false",
-			"-allowed-origins=https://gent.be, http://localhost:5173", "-drain-delay=5s",
+			"-allowed-origins=https://gent.be, http://localhost:5173", "-drain-delay=5s", "-debug-addr=127.0.0.1:6060",
 		}, want: fromFullEnv},
 		{name: "a flag overrides the environment", env: fullEnv,
 			args: []string{"-target=notifier", "-http-addr=:0", "-log-level=warn", "-demo-data=true", "-nats-url="},
@@ -95,6 +98,10 @@ func TestParseConfig(t *testing.T) {
 		{name: "log levels", args: []string{"-log-level=error"}, want: with(func(c *Config) { c.LogLevel = slog.LevelError })},
 		{name: "postgres:// URLs", args: []string{"-database-url=postgres://localhost/x"},
 			want: with(func(c *Config) { c.DatabaseURL = "postgres://localhost/x" })},
+		{name: "a debug address on IPv6 loopback", args: []string{"-debug-addr=[::1]:0"},
+			want: with(func(c *Config) { c.DebugAddr = "[::1]:0" })},
+		{name: "a debug address on localhost", args: []string{"-debug-addr=localhost:6060"},
+			want: with(func(c *Config) { c.DebugAddr = "localhost:6060" })},
 		{name: "go-style flags with two dashes and a space", args: []string{"--target", "listings", "--nats-port", "65535"},
 			want: with(func(c *Config) { c.Targets, c.NATSPort = []string{"listings"}, 65535 })},
 	}
@@ -140,6 +147,10 @@ func TestParseConfigRejects(t *testing.T) {
 		{name: "a websocket origin", args: []string{"-allowed-origins=ws://gent.be"}, want: []string{"-allowed-origins"}},
 		{name: "a drain delay that is not a duration", args: []string{"-drain-delay=5"}, want: []string{"-drain-delay"}},
 		{name: "a negative drain delay", args: []string{"-drain-delay=-1s"}, want: []string{"-drain-delay"}},
+		{name: "a debug address on every interface", args: []string{"-debug-addr=:6060"}, want: []string{"-debug-addr", "loopback"}},
+		{name: "a debug address on a public interface", args: []string{"-debug-addr=0.0.0.0:6060"}, want: []string{"-debug-addr", "loopback"}},
+		{name: "a debug address naming another host", args: []string{"-debug-addr=example.org:6060"}, want: []string{"-debug-addr"}},
+		{name: "a debug address without a port", args: []string{"-debug-addr=127.0.0.1"}, want: []string{"-debug-addr"}},
 		{name: "a stray positional argument", args: []string{"-target=all", "serve"}, want: []string{`"serve"`}},
 		{name: "an unknown flag", args: []string{"-port=80"}, want: []string{"port"}},
 		{name: "a bad value from the environment", env: map[string]string{"LOG_LEVEL": "chatty"}, want: []string{"log-level", "chatty"}},
@@ -228,4 +239,30 @@ func TestRunStopsOnHelpAndBadConfig(t *testing.T) {
 			t.Errorf("run printed %q on stdout", stdout.String())
 		}
 	})
+}
+
+func TestServeDebug(t *testing.T) {
+	addr, stop, err := serveDebug("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/goroutine?debug=1"} {
+		res, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d, want 200", path, res.StatusCode)
+		}
+	}
+	res, err := http.Get("http://" + addr.String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /healthz on the debug listener = %d, want 404: it serves profiles only", res.StatusCode)
+	}
 }

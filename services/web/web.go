@@ -6,6 +6,11 @@
 // and a strong ETag, so browsers revalidate on each load and get a cheap 304
 // when nothing changed. Only GET and HEAD are allowed; any path that is not an
 // embedded file (directories included) is a 404.
+//
+// The service worker (static/sw.js, served at /sw.js so that its scope is the
+// whole site) gets its precache list and a version — a hash of every other
+// file — filled in here, so that any change to the client installs a new
+// worker with a fresh cache.
 package web
 
 import (
@@ -13,9 +18,11 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"io/fs"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -85,8 +92,49 @@ var files = sync.OnceValue(func() map[string]*file {
 	if err != nil {
 		panic("web: reading embedded files: " + err.Error())
 	}
+	if sw, ok := out[serviceWorker]; ok {
+		sw.data = serviceWorkerSource(sw.data, out)
+		sum := sha256.Sum256(sw.data)
+		sw.etag = `"` + hex.EncodeToString(sum[:12]) + `"`
+	}
 	return out
 })
+
+const (
+	serviceWorker  = "sw.js"
+	versionMarker  = "const VERSION = 'dev';"
+	shellMarker    = "const SHELL = [];"
+	shellEntryPath = "index.html" // precached as "/"
+)
+
+// serviceWorkerSource fills in the worker's version (a hash of every other
+// file, in path order) and its precache list (every other file's URL).
+func serviceWorkerSource(src []byte, all map[string]*file) []byte {
+	names := make([]string, 0, len(all))
+	for p := range all {
+		if p != serviceWorker {
+			names = append(names, p)
+		}
+	}
+	slices.Sort(names)
+	h := sha256.New()
+	urls := []string{"/"}
+	for _, p := range names {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+		h.Write([]byte(all[p].etag))
+		if p != shellEntryPath {
+			urls = append(urls, "/"+p)
+		}
+	}
+	version := hex.EncodeToString(h.Sum(nil)[:8])
+	list, err := json.Marshal(urls)
+	if err != nil {
+		panic(err)
+	}
+	out := bytes.Replace(src, []byte(versionMarker), []byte("const VERSION = '"+version+"';"), 1)
+	return bytes.Replace(out, []byte(shellMarker), []byte("const SHELL = "+string(list)+";"), 1)
+}
 
 // Handler returns the handler for the web client. Mount it at "/".
 func Handler() http.Handler {

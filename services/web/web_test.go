@@ -70,6 +70,7 @@ func TestContentTypes(t *testing.T) {
 		"/app.js":               "text/javascript",
 		"/js/api.js":            "text/javascript",
 		"/js/today.js":          "text/javascript",
+		"/sw.js":                "text/javascript",
 		"/style.css":            "text/css",
 		"/i18n/en.json":         "application/json",
 		"/languages.json":       "application/json",
@@ -147,6 +148,74 @@ func TestManifest(t *testing.T) {
 		if res := get(t, h, http.MethodGet, icon.Src, nil); res.StatusCode != http.StatusOK {
 			t.Errorf("icon %s = %d", icon.Src, res.StatusCode)
 		}
+	}
+}
+
+// The service worker is served at the root (its scope is the whole site) as
+// JavaScript that browsers revalidate, with its version and precache list
+// filled in: every file of the client, each of them served.
+func TestServiceWorker(t *testing.T) {
+	h := Handler()
+	res := get(t, h, http.MethodGet, "/sw.js", nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /sw.js = %d, want 200", res.StatusCode)
+	}
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/javascript") {
+		t.Errorf("Content-Type = %q, want text/javascript", ct)
+	}
+	if cc := res.Header.Get("Cache-Control"); cc != "no-cache" {
+		t.Errorf("Cache-Control = %q, want no-cache", cc)
+	}
+	src := body(t, res)
+	version := regexp.MustCompile(`const VERSION = '([0-9a-f]{16})';`).FindStringSubmatch(src)
+	if version == nil {
+		t.Errorf("sw.js has no filled-in VERSION")
+	}
+	m := regexp.MustCompile(`const SHELL = (\[.*?\]);`).FindStringSubmatch(src)
+	if m == nil {
+		t.Fatal("sw.js has no filled-in SHELL")
+	}
+	var shell []string
+	if err := json.Unmarshal([]byte(m[1]), &shell); err != nil {
+		t.Fatalf("SHELL is not a JSON list: %v", err)
+	}
+	for _, want := range []string{"/", "/app.js", "/js/today.js", "/js/live.js", "/style.css", "/i18n/en.json",
+		"/i18n/nl.json", "/i18n/it.json", "/languages.json", "/manifest.webmanifest", "/icon.svg"} {
+		if !slices.Contains(shell, want) {
+			t.Errorf("SHELL lacks %s: %v", want, shell)
+		}
+	}
+	if slices.Contains(shell, "/sw.js") {
+		t.Error("the worker precaches itself")
+	}
+	for _, u := range shell {
+		if res := get(t, h, http.MethodGet, u, nil); res.StatusCode != http.StatusOK {
+			t.Errorf("precached %s = %d", u, res.StatusCode)
+		}
+	}
+	// The ETag follows the filled-in body.
+	etag := res.Header.Get("ETag")
+	if res := get(t, h, http.MethodGet, "/sw.js", map[string]string{"If-None-Match": etag}); res.StatusCode != http.StatusNotModified {
+		t.Errorf("conditional GET /sw.js = %d, want 304", res.StatusCode)
+	}
+	// The app registers it.
+	app := body(t, get(t, h, http.MethodGet, "/app.js", nil))
+	if !strings.Contains(app, "serviceWorker.register('/sw.js'") {
+		t.Error("app.js does not register /sw.js")
+	}
+}
+
+// The version changes whenever any other file does.
+func TestServiceWorkerVersionFollowsFiles(t *testing.T) {
+	src := []byte("const VERSION = 'dev';\nconst SHELL = [];\n")
+	a := map[string]*file{"app.js": {etag: `"1"`}, "index.html": {etag: `"2"`}}
+	b := map[string]*file{"app.js": {etag: `"1"`}, "index.html": {etag: `"3"`}}
+	x, y := string(serviceWorkerSource(src, a)), string(serviceWorkerSource(src, b))
+	if x == y {
+		t.Errorf("same worker for different files:\n%s", x)
+	}
+	if !strings.Contains(x, `const SHELL = ["/","/app.js"];`) {
+		t.Errorf("worker = %s, want SHELL [\"/\",\"/app.js\"]", x)
 	}
 }
 

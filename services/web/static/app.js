@@ -9,6 +9,7 @@
 //   #/vendor/apply/<market>   apply for dates or the season of a market
 //   #/manage/<city>           a manager's market days of a city
 //   #/manage/day/<id>         one market day: review, pitch plan, open/close/cancel
+//   #/inbox                   the resident's notifications (js/inbox.js)
 //
 // Plain ES modules, no build step, no dependencies. Every visible word comes
 // from the message catalogs; data from the API is always inserted as text.
@@ -20,6 +21,7 @@
 //   #nav a[data-nav], #signout       the navigation; body[data-signed-in="1"], data-roles
 //   #notice[data-kind]               polite live region with an action's result (ok | error)
 //   (and js/today.js: #feed, #stalls, #conn-status, body[data-ready="1"])
+//   navigator.serviceWorker: /sw.js is registered at boot (offline app shell)
 
 import {
   $, h, t, state, loadCatalog, useMessages, fetchStatic, FALLBACK_LANG, errorText, clearNotice, notify,
@@ -27,11 +29,15 @@ import {
 import { api, session, signedIn, hasRole, isManager, onSessionChange, restore, signOut } from './js/api.js';
 import {
   initialCity, findCity, selectCity, renderCitySelect, chooseLanguage, applyStaticText, connect, reconnectNow,
-  renderConn, showError, onLanguageChange, onCityChange,
+  renderConn, showError, onLanguageChange, onCityChange, resubscribe,
 } from './js/today.js';
+import { initFollows, loadFollows } from './js/follows.js';
+import { inboxPage } from './js/inbox.js';
 import { signinPage, signupPage } from './js/auth.js';
 import { dashboardPage, profilePage, marketsPage, applyPage } from './js/vendor.js';
 import { cityPage, dayPage } from './js/manager.js';
+import { calendarPage } from './js/calendar.js';
+import { editorPage, moderationPage, suggestPage } from './js/calendar-editor.js';
 
 const el = {
   citySelect: $('city-select'),
@@ -59,6 +65,7 @@ function parseRoute(hash) {
     case undefined: return { page: TODAY, params: {} };
     case 'signin': return { page: signinPage, params: {} };
     case 'signup': return { page: signupPage, params: {} };
+    case 'inbox': return b ? null : { page: inboxPage, params: {} };
     case 'vendor':
       if (!b) return { page: dashboardPage, params: {} };
       if (b === 'profile' && !c) return { page: profilePage, params: {} };
@@ -70,6 +77,14 @@ function parseRoute(hash) {
       if (b && !c) return { page: cityPage, params: { city: b.toLowerCase() } };
       if (!b) return { page: cityPage, params: { city: homeCity() } };
       return null;
+    // the events calendar (js/calendar.js, js/calendar-editor.js)
+    case 'calendar':
+      return { page: calendarPage, params: { city: (b ?? state.city?.slug ?? '').toLowerCase(), date: c } };
+    case 'manage-calendar':
+      if (c === 'moderation') return { page: moderationPage, params: { city: b.toLowerCase() } };
+      return { page: editorPage, params: { city: (b ?? homeCity()).toLowerCase(), id: c } };
+    case 'suggest-event':
+      return { page: suggestPage, params: { city: (b ?? state.city?.slug ?? '').toLowerCase() } };
     default:
       if (!b && /^[a-z0-9-]+$/i.test(a)) return { page: TODAY, params: { city: a.toLowerCase() } };
       return null;
@@ -286,7 +301,11 @@ function renderNav() {
   const name = r?.page?.name;
   const link = (href, key, label, active) => h('li', {},
     h('a', { href, dataset: { nav: key }, 'aria-current': active ? 'page' : null }, label));
-  const items = [link(`#/${state.city?.slug ?? ''}`, 'today', t('nav.today'), name === 'today')];
+  const items = [
+    link(`#/${state.city?.slug ?? ''}`, 'today', t('nav.today'), name === 'today'),
+    link('#/inbox', 'inbox', t('nav.inbox'), name === 'inbox'),
+    link(`#/calendar/${encodeURIComponent(state.city?.slug ?? '')}`, 'calendar', t('nav.calendar'), ['calendar', 'calendar-editor', 'calendar-moderation', 'suggest-event'].includes(name)),
+  ];
   if (signedIn()) {
     if (!isManager() || hasRole('vendor')) {
       items.push(link('#/vendor', 'vendor', t('nav.vendor'), name === 'vendor' || name === 'vendor-profile'));
@@ -323,6 +342,7 @@ function wire() {
     const name = route.current?.page?.name;
     if (name === 'today' || !name) location.hash = `#/${city.slug}`; // hashchange does the rest, and Back works
     else if (name === 'manage-city') location.hash = `#/manage/${encodeURIComponent(city.slug)}`;
+    else if (name === 'calendar') location.hash = `#/calendar/${encodeURIComponent(city.slug)}`;
     else if (name === 'vendor-markets') location.hash = `#/vendor/markets/${encodeURIComponent(city.slug)}`;
     else selectCity(city);
   });
@@ -354,8 +374,18 @@ function wire() {
   onCityChange(() => renderNav());
 }
 
+// registerServiceWorker installs the offline app shell (static/sw.js).
+function registerServiceWorker() {
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch((err) => console.warn('piazza: service worker', err));
+}
+
 async function boot() {
   wire();
+  // Signing in or out changes who the live feed says hello as (after the
+  // device's follows have moved to the account).
+  initFollows(() => resubscribe());
+  registerServiceWorker();
   try {
     const [langs, en] = await Promise.all([fetchStatic('/languages.json'), loadCatalog(FALLBACK_LANG)]);
     state.languages = Array.isArray(langs?.languages) ? langs.languages : [FALLBACK_LANG];
@@ -379,6 +409,7 @@ async function boot() {
     showError(cities, 'cities', () => location.reload());
     return;
   }
+  if (!signedIn()) loadFollows(); // a signed-in resident's are loaded on signing in
   state.cities = cities.filter((c) => c && typeof c.slug === 'string');
   if (!state.cities.length) {
     el.todayLoading.hidden = true;

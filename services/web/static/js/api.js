@@ -86,8 +86,8 @@ export function settleKey(scope, err) {
   pendingKeys.delete(scope);
 }
 
-async function send(method, url, { body, key, auth, signal }) {
-  const headers = { Accept: 'application/json, application/problem+json' };
+async function send(method, url, { body, key, auth, signal, extra }) {
+  const headers = { Accept: 'application/json, application/problem+json', ...extra };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (key) headers['Idempotency-Key'] = key;
   if (auth && session.access) headers.Authorization = `Bearer ${session.access}`;
@@ -159,7 +159,7 @@ async function doRefresh() {
 // api sends one request to the API. POSTs always carry an Idempotency-Key
 // (the caller's, for a user action, else a fresh one), and the retry after a
 // refresh reuses it.
-export async function api(method, path, { body, key, signal, auth = true, query } = {}) {
+export async function api(method, path, { body, key, signal, auth = true, query, headers } = {}) {
   let url = path.startsWith('/') ? path : `${LISTINGS}/${path}`;
   if (query) {
     const q = new URLSearchParams();
@@ -171,9 +171,9 @@ export async function api(method, path, { body, key, signal, auth = true, query 
   if (auth && session.access && session.expiresAt - Date.now() < EARLY_REFRESH_MS) {
     await refresh().catch(() => {});
   }
-  let res = await send(method, url, { body, key, auth, signal });
+  let res = await send(method, url, { body, key, auth, signal, extra: headers });
   if (res.status === 401 && auth && storageGet(STORE_REFRESH)) {
-    if (await refresh()) res = await send(method, url, { body, key, auth, signal });
+    if (await refresh()) res = await send(method, url, { body, key, auth, signal, extra: headers });
   }
   if (!res.ok) {
     const err = await problem(res);

@@ -56,6 +56,70 @@ export function storageRemove(key) {
   try { localStorage.removeItem(key); } catch { /* not fatal */ }
 }
 
+export function sessionGet(key) {
+  try { return sessionStorage.getItem(key); } catch { return null; }
+}
+
+export function sessionSet(key, value) {
+  try { sessionStorage.setItem(key, value); } catch { /* not fatal */ }
+}
+
+// ---------- morph: patch a live DOM tree to match a freshly built one ----------
+//
+// Pages re-render from data with h() and morph the result into the document:
+// nodes that stay keep their identity (and so the keyboard focus, the
+// selection and running animations), and only changed attributes and text
+// are written, so there is no flicker. Children with a data-key are matched
+// by key, the others by position and tag. Event listeners are not copied:
+// morphed regions use event delegation (data-* attributes on the controls).
+
+export function morph(from, to) {
+  if (from.nodeType !== to.nodeType || from.nodeName !== to.nodeName) {
+    from.replaceWith(to);
+    return to;
+  }
+  if (from.nodeType !== Node.ELEMENT_NODE) {
+    if (from.nodeValue !== to.nodeValue) from.nodeValue = to.nodeValue;
+    return from;
+  }
+  for (const a of [...from.attributes]) if (!to.hasAttribute(a.name)) from.removeAttribute(a.name);
+  for (const a of to.attributes) if (from.getAttribute(a.name) !== a.value) from.setAttribute(a.name, a.value);
+  morphChildren(from, [...to.childNodes]);
+  return from;
+}
+
+const keyOf = (n) => (n.nodeType === Node.ELEMENT_NODE ? n.getAttribute('data-key') : null);
+
+// morphChildren makes parent's children match next (a list of new nodes).
+export function morphChildren(parent, next) {
+  const byKey = new Map();
+  for (const c of parent.childNodes) { const k = keyOf(c); if (k !== null) byKey.set(k, c); }
+  let cursor = parent.firstChild;
+  for (const n of next) {
+    const k = keyOf(n);
+    let match = null;
+    if (k !== null) {
+      match = byKey.get(k) ?? null;
+      if (match && match.nodeName !== n.nodeName) match = null;
+      byKey.delete(k);
+    } else if (cursor && keyOf(cursor) === null && cursor.nodeName === n.nodeName) {
+      match = cursor;
+    }
+    if (!match) {
+      parent.insertBefore(n, cursor);
+      continue;
+    }
+    if (match === cursor) cursor = cursor.nextSibling;
+    else parent.insertBefore(match, cursor);
+    morph(match, n);
+  }
+  while (cursor) {
+    const nx = cursor.nextSibling;
+    cursor.remove();
+    cursor = nx;
+  }
+}
+
 export const collator = () => new Intl.Collator(state.locale, { numeric: true, sensitivity: 'base' });
 
 // AppError carries what the UI shows of a failure: a catalog key for our own

@@ -1,30 +1,49 @@
-// The residents' page: today's markets in the chosen city, the pitch plan of
-// each square with its stalls, and the live feed from the notifier's
-// websocket. It keeps running (and the feed live) while other pages show.
+// The residents' page: today's markets in the chosen city, grouped by
+// whether they are on now, later today or over (by the server's clock, in the
+// city's timezone); each square's pitch plan lighting up as vendors check in,
+// with their latest status; follow buttons; and the live feed from the
+// notifier's websocket (js/live.js). It keeps running (and the feed live)
+// while other pages show.
+//
+// Live updates never reload the page: a notification patches the snapshot at
+// once (a stall opens, a status changes, a day opens or is cancelled), and a
+// debounced re-fetch of /today reconciles. Every render builds the page anew
+// and morphs it into the document, so focus stays where it was and nothing
+// flickers.
 //
 // Hooks for browser tests:
-//   #feed li[data-seq]             one entry per live notification, newest first
+//   #feed li[data-seq]             one entry per notification, newest (highest seq) first;
+//                                  also data-kind, data-vendor-id, data-followed="1"
+//   #markets [data-phase]          now | later | done | cancelled: the groups, each with
+//                                  article[data-market-day-id] (data-status)
+//   .plan g[data-pitch]            a pitch (data-state taken | free, data-live-state)
 //   #stalls li[data-vendor-id]     today's stalls (also data-pitch, data-market-day-id,
 //                                  data-status, data-live-state: expected | open | closed)
+//   button[data-follow-topic]      follow toggles (js/follows.js)
 //   #conn-status[data-state]       live | connecting | offline
 //   body[data-ready="1"]           first /today render done and websocket subscribed
 //                                  (removed on a city switch, set again when both are done)
+//   window.__piazzaTest            under automation: dropSocket(), restoreSocket(), stats
 
 import {
-  $, h, svg, state as shell, t, tn, tEnum, has, formatNumber, formatTime, formatDate, collator,
-  storageGet, storageSet, AppError, errorText, loadCatalog, useMessages, FALLBACK_LANG,
+  $, h, svg, state as shell, t, tn, tEnum, formatNumber, formatTime, formatDate, collator,
+  storageGet, storageSet, sessionGet, sessionSet, AppError, errorText, loadCatalog, useMessages, FALLBACK_LANG,
+  morph, morphChildren,
 } from './core.js';
 import { api } from './api.js';
+import { followButton, isFollowing, loadFollows, onFollowsChange } from './follows.js';
+import { startLive, setTopic, restart, liveState, wasEverLive, isSubscribed, reconnectNow as liveReconnect } from './live.js';
+import { notificationText } from './messages.js';
 
-const WS_PATH = '/api/v1/notifier/ws';
 const FEED_MAX = 50;
-const BACKOFF_MIN_MS = 1000;
-const BACKOFF_MAX_MS = 30000;
 const REFRESH_DEBOUNCE_MS = 250;
+const TICK_MS = 60_000;
 const STORE_CITY = 'piazza.city';
 const STORE_LANG = 'piazza.lang';
+const STORE_FEED = 'piazza.feed';
 // Stalls in these states hold no pitch and are not shown to residents.
 const GONE_STALL_STATUSES = new Set(['rejected', 'withdrawn', 'cancelled']);
+const PHASES = ['now', 'later', 'done', 'cancelled'];
 
 const el = {
   citySelect: $('city-select'),
@@ -35,6 +54,7 @@ const el = {
   main: $('main'),
   today: $('today'),
   todayHeading: $('today-heading'),
+  todayFollow: $('today-follow'),
   todayDate: $('today-date'),
   todayTz: $('today-tz'),
   todayLoading: $('today-loading'),
@@ -48,25 +68,15 @@ const el = {
 
 // The page's own state lives on the shell's state object.
 const state = Object.assign(shell, {
-  today: null, // last /today payload for state.city
+  today: null, // last /today payload for state.city (patched by notifications)
   todayFor: null, // slug of the city state.today belongs to
   todayGen: 0,
   todayAbort: null,
-  todayLoadedAt: 0, // performance.now() when the last /today request started
+  clockSkew: 0, // the server's clock minus ours, from /today's as_of
   refreshTimer: 0,
-  highlight: null, // {marketDayId, pitch} of the latest registration
+  highlight: null, // {marketDayId, pitch} of the latest change, shown once
   alertSource: null,
   langToken: 0,
-  // websocket
-  ws: null,
-  wsAttempt: 0,
-  wsTimer: 0,
-  everLive: false,
-  sentTopic: null, // topic subscribed on the current socket
-  wantedTopic: null, // topic for the chosen city
-  subscribedTopic: null, // topic the server confirmed on the current socket
-  subscribedAt: 0,
-  lastSeq: null,
   feed: new Map(), // seq -> notification, for re-rendering in another language
 });
 
@@ -210,13 +220,15 @@ export async function selectCity(city, { syncHash = false } = {}) {
   state.today = null;
   state.todayFor = null;
   state.highlight = null;
-  state.lastSeq = null;
   state.feed.clear();
   el.feed.replaceChildren();
+  restoreFeed(city);
+  el.feedEmpty.hidden = el.feed.children.length > 0;
   clearError();
   renderToday();
 
-  retopic();
+  setTopic(topicFor(city));
+  loadFollows();
   for (const fn of cityListeners) fn(city);
   await Promise.all([setLanguage(pickLanguage(city)), loadToday()]);
 }
@@ -225,6 +237,8 @@ export async function selectCity(city, { syncHash = false } = {}) {
 
 export function scheduleTodayRefresh(delay = REFRESH_DEBOUNCE_MS) {
   clearTimeout(state.refreshTimer);
+  // A request already under way may predate the change: drop its answer.
+  if (state.todayAbort) { state.todayGen += 1; state.todayAbort.abort(); state.todayAbort = null; }
   state.refreshTimer = setTimeout(() => loadToday({ quiet: true }), delay);
 }
 
@@ -235,7 +249,6 @@ export async function loadToday({ quiet = false } = {}) {
   state.todayAbort?.abort();
   const ctrl = new AbortController();
   state.todayAbort = ctrl;
-  state.todayLoadedAt = performance.now();
   if (!quiet) {
     el.today.setAttribute('aria-busy', 'true');
     el.todayLoading.hidden = state.todayFor === city.slug;
@@ -243,17 +256,20 @@ export async function loadToday({ quiet = false } = {}) {
   try {
     const data = await api('GET', `cities/${encodeURIComponent(city.slug)}/today`, { signal: ctrl.signal, auth: false });
     if (gen !== state.todayGen) return;
+    const asOf = Date.parse(data?.as_of ?? '');
+    if (Number.isFinite(asOf)) state.clockSkew = asOf - Date.now();
     state.today = data;
     state.todayFor = city.slug;
     clearError('today');
     renderToday();
-    state.highlight = null; // shown once, on the render that brought the new stall
+    state.highlight = null; // shown once, on the render that brought the change
     maybeReady();
   } catch (err) {
     if (gen !== state.todayGen) return;
     showError(err, 'today', () => loadToday());
   } finally {
     if (gen === state.todayGen) {
+      state.todayAbort = null;
       el.today.setAttribute('aria-busy', 'false');
       el.todayLoading.hidden = true;
     }
@@ -264,15 +280,36 @@ export function activeStalls(day) {
   return (day.stalls ?? []).filter((s) => !GONE_STALL_STATUSES.has(s.status));
 }
 
+const serverNow = () => Date.now() + state.clockSkew;
+
+// phaseOf says where a market day belongs today: on now, later, over, or
+// cancelled. The day's status wins (a day the manager has opened is on until
+// it is closed); a scheduled day's hours decide by the server's clock when
+// /today says what time it is (as_of), else by ours.
+export function phaseOf(day, now = serverNow()) {
+  const status = day.status ?? 'scheduled';
+  if (status === 'cancelled') return 'cancelled';
+  if (status === 'closed') return 'done';
+  if (status === 'open') return 'now';
+  const start = Date.parse(day.starts_at);
+  const end = Date.parse(day.ends_at);
+  if (Number.isFinite(end) && now >= end) return 'done';
+  if (Number.isFinite(start) && now < start) return 'later';
+  return 'now';
+}
+
 export function renderToday() {
   const city = state.city;
   if (!city) {
     el.todayHeading.textContent = '';
+    el.todayFollow.replaceChildren();
     return;
   }
   const data = state.todayFor === city.slug ? state.today : null;
   const tz = data?.city?.timezone || city.timezone;
-  el.todayHeading.textContent = t('today.heading', { city: data?.city?.name || city.name });
+  const name = data?.city?.name || city.name;
+  setText(el.todayHeading, t('today.heading', { city: name }));
+  morphChildren(el.todayFollow, [followButton(`city:${city.slug}`, t('follow.city', { name }))]);
   if (data) el.todayLoading.hidden = true;
 
   if (!data) {
@@ -285,48 +322,88 @@ export function renderToday() {
     return;
   }
 
-  el.todayDate.replaceChildren(data.date ? h('time', { datetime: data.date }, formatDate(data.date)) : '');
-  el.todayTz.textContent = tz ? t('today.timezone', { timezone: tz }) : '';
+  morphChildren(el.todayDate, [data.date ? h('time', { datetime: data.date }, formatDate(data.date)) : document.createTextNode('')]);
+  setText(el.todayTz, tz ? t('today.timezone', { timezone: tz }) : '');
 
   const days = [...(data.market_days ?? [])].sort((a, b) => String(a.starts_at).localeCompare(String(b.starts_at)));
-  el.todayEmpty.textContent = t('today.empty', { city: data.city?.name || city.name });
+  setText(el.todayEmpty, t('today.empty', { city: name }));
   el.todayEmpty.hidden = days.length > 0;
-  el.markets.replaceChildren(...days.map((day) => renderMarketDay(day, tz)));
+
+  const now = serverNow();
+  const groups = new Map(PHASES.map((p) => [p, []]));
+  for (const day of days) groups.get(phaseOf(day, now)).push(day);
+  const sections = [];
+  for (const phase of PHASES) {
+    const list = groups.get(phase);
+    if (!list.length) continue;
+    const headingId = `phase-${phase}`;
+    sections.push(h('section', { class: `phase phase-${phase}`, 'aria-labelledby': headingId, dataset: { key: phase, phase } },
+      h('h2', { id: headingId, class: 'phase-heading' }, t(`today.phase.${phase}`), ' ',
+        h('span', { class: 'phase-count' }, tn('today.phase_count', list.length))),
+      h('div', { class: 'markets-list' }, list.map((day) => renderMarketDay(day, tz, phase)))));
+  }
+  morphChildren(el.markets, sections);
 
   const cmp = collator();
   const rows = [];
   for (const day of days) {
+    if (phaseOf(day, now) === 'cancelled') continue;
     const stalls = activeStalls(day).sort((a, b) => cmp.compare(a.pitch ?? '', b.pitch ?? ''));
     for (const stall of stalls) rows.push(renderStall(stall, day));
   }
-  el.stalls.replaceChildren(...rows);
-  el.stallsCount.textContent = rows.length ? tn('stalls.count', rows.length) : t('stalls.empty');
+  morphChildren(el.stalls, rows);
+  setText(el.stallsCount, rows.length ? tn('stalls.count', rows.length) : t('stalls.empty'));
 }
 
-function renderMarketDay(day, tz) {
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function renderMarketDay(day, tz, phase) {
   const headingId = `md-${day.id}`;
   const status = day.status ?? 'scheduled';
-  return h('article', { class: `card status-${status}`, 'aria-labelledby': headingId, dataset: { marketDayId: day.id } },
-    h('header', { class: 'card-head' },
-      h('h2', { id: headingId, class: 'card-title' }, day.market?.name ?? ''),
-      h('span', { class: `badge badge-${status}` }, tEnum('market_day.status', status)),
+  const start = formatTime(day.starts_at, tz);
+  const end = formatTime(day.ends_at, tz);
+  let when;
+  if (phase === 'now') when = t('market.until', { end });
+  else if (phase === 'later') when = t('market.opens_at', { start });
+  else if (phase === 'cancelled') when = day.cancel_reason ? t('market.cancelled_because', { reason: day.cancel_reason }) : t('market.cancelled');
+  else when = t('market.ended');
+  const marketId = day.market?.id;
+  const placeId = day.place?.id;
+  return h('article', {
+    class: `card status-${status}`, 'aria-labelledby': headingId,
+    dataset: { key: day.id, marketDayId: day.id, status, phase },
+  },
+  h('header', { class: 'card-head' },
+    h('h3', { id: headingId, class: 'card-title' }, day.market?.name ?? ''),
+    h('span', { class: `badge badge-${status}` }, tEnum('market_day.status', status)),
+  ),
+  h('p', { class: 'card-when' }, when),
+  h('dl', { class: 'facts' },
+    h('div', {},
+      h('dt', {}, t('market.place')),
+      h('dd', {}, day.place?.name ?? ''),
     ),
-    h('dl', { class: 'facts' },
-      h('div', {},
-        h('dt', {}, t('market.place')),
-        h('dd', {}, day.place?.name ?? ''),
-      ),
-      h('div', {},
-        h('dt', {}, t('market.hours')),
-        h('dd', {}, t('market.hours_range', { start: formatTime(day.starts_at, tz), end: formatTime(day.ends_at, tz) })),
-      ),
+    h('div', {},
+      h('dt', {}, t('market.hours')),
+      h('dd', {}, t('market.hours_range', { start, end })),
     ),
-    renderPlan(day),
+  ),
+  h('div', { class: 'follow-row' },
+    marketId ? followButton(`market:${marketId}`, t('follow.market', { name: day.market?.name ?? '' })) : null,
+    placeId ? followButton(`place:${placeId}`, t('follow.place', { name: day.place?.name ?? '' })) : null,
+  ),
+  renderPlan(day),
   );
 }
 
+// liveOf is a stall's live state as residents see it.
+const liveOf = (stall) => stall.live_state || 'expected';
+
 // renderPlan draws the square's pitches (x, y, w, h in metres) as an SVG
-// picture, with a text list of the same information for screen readers.
+// picture: free pitches blank, stalls expected in outline, open stalls lit,
+// closed ones grey; with a text list of the same for screen readers.
 export function renderPlan(day) {
   const pitches = (day.pitches ?? []).filter((p) => [p.x, p.y, p.w, p.h].every(Number.isFinite) && p.w > 0 && p.h > 0);
   if (!pitches.length) return h('p', { class: 'muted' }, t('plan.none'));
@@ -346,11 +423,16 @@ export function renderPlan(day) {
   const sorted = [...pitches].sort((a, b) => cmp.compare(a.code, b.code));
   const fresh = state.highlight?.marketDayId === day.id ? state.highlight.pitch : null;
   const taken = sorted.filter((p) => byPitch.has(p.code)).length;
+  const open = sorted.filter((p) => byPitch.has(p.code) && liveOf(byPitch.get(p.code)) === 'open').length;
   const label = (p) => {
     const stall = byPitch.get(p.code);
-    return stall
-      ? t('plan.pitch_taken', { pitch: p.code, vendor: stall.vendor?.name ?? '' })
-      : t('plan.pitch_free', { pitch: p.code });
+    if (!stall) return t('plan.pitch_free', { pitch: p.code });
+    const vendor = stall.vendor?.name ?? '';
+    const live = liveOf(stall);
+    if (live === 'open' && stall.status_text) return t('plan.pitch_open_status', { pitch: p.code, vendor, text: stall.status_text });
+    if (live === 'open') return t('plan.pitch_open', { pitch: p.code, vendor });
+    if (live === 'closed') return t('plan.pitch_closed', { pitch: p.code, vendor });
+    return t('plan.pitch_expected', { pitch: p.code, vendor });
   };
 
   const picture = svg('svg', {
@@ -362,12 +444,13 @@ export function renderPlan(day) {
   },
   svg('rect', { class: 'plan-ground', x: vb[0], y: vb[1], width: vb[2], height: vb[3], rx: pad }),
   sorted.map((p) => {
-    const isTaken = byPitch.has(p.code);
+    const stall = byPitch.get(p.code);
+    const live = stall ? liveOf(stall) : null;
     const code = String(p.code ?? '');
     const size = Math.min(Math.min(p.w, p.h) * 0.42, (p.w * 0.85) / Math.max(1, code.length * 0.62));
     return svg('g', {
-      class: `pitch ${isTaken ? 'pitch-taken' : 'pitch-free'}${fresh === p.code ? ' pitch-fresh' : ''}`,
-      dataset: { pitch: code, state: isTaken ? 'taken' : 'free' },
+      class: `pitch ${stall ? `pitch-taken pitch-${live}` : 'pitch-free'}${fresh === p.code ? ' pitch-fresh' : ''}`,
+      dataset: { key: code, pitch: code, state: stall ? 'taken' : 'free', liveState: live, vendorId: stall?.vendor?.id },
     },
     svg('title', {}, label(p)),
     svg('rect', {
@@ -383,24 +466,29 @@ export function renderPlan(day) {
   return h('figure', { class: 'plan-figure' },
     picture,
     h('figcaption', { class: 'plan-caption' },
-      h('span', {}, tn('plan.summary', sorted.length, { taken: formatNumber(taken) })),
+      h('span', {}, tn('plan.live_summary', sorted.length, { taken: formatNumber(taken), open: formatNumber(open) })),
       h('span', { class: 'legend', 'aria-hidden': 'true' },
-        h('span', { class: 'legend-item' }, h('span', { class: 'swatch swatch-taken' }), t('plan.taken')),
+        h('span', { class: 'legend-item' }, h('span', { class: 'swatch swatch-open' }), t('plan.open')),
+        h('span', { class: 'legend-item' }, h('span', { class: 'swatch swatch-expected' }), t('plan.expected')),
+        h('span', { class: 'legend-item' }, h('span', { class: 'swatch swatch-closed' }), t('plan.closed')),
         h('span', { class: 'legend-item' }, h('span', { class: 'swatch swatch-free' }), t('plan.free')),
       ),
     ),
-    h('ul', { class: 'visually-hidden' }, sorted.map((p) => h('li', {}, label(p)))),
+    h('ul', { class: 'visually-hidden' }, sorted.map((p) => h('li', { dataset: { key: p.code } }, label(p)))),
   );
 }
 
 function renderStall(stall, day) {
   const kind = stall.vendor?.kind;
+  const live = liveOf(stall);
   const meta = t('stall.meta', { kind: kind ? tEnum('vendor.kind', kind) : '', market: day.market?.name ?? '' });
+  const vendorId = stall.vendor?.id ?? '';
   return h('li', {
-    class: 'stall',
+    class: `stall stall-${live}`,
     dataset: {
-      vendorId: stall.vendor?.id ?? '', pitch: stall.pitch, marketDayId: day.id, status: stall.status,
-      liveState: stall.live_state, applicationId: stall.application_id,
+      key: `${day.id}/${stall.application_id ?? vendorId}`,
+      vendorId, pitch: stall.pitch, marketDayId: day.id, status: stall.status,
+      liveState: live, applicationId: stall.application_id,
     },
   },
   // The badge shows the bare code; screen readers get the catalogued phrase.
@@ -415,208 +503,188 @@ function renderStall(stall, day) {
     stall.status && stall.status !== 'accepted'
       ? h('span', { class: `stall-status stall-status-${stall.status}` }, tEnum('stall.status', stall.status))
       : null,
-    stall.live_state
-      ? h('span', { class: `stall-live stall-live-${stall.live_state}` }, tEnum('stall.live', stall.live_state))
-      : null,
-    stall.status_text && stall.live_state !== 'closed'
+    h('span', { class: `stall-live stall-live-${live}` }, tEnum('stall.live', live)),
+    stall.status_text && live !== 'closed'
       ? h('q', { class: 'stall-post' }, stall.status_text)
       : null,
-  ));
+  ),
+  vendorId ? followButton(`vendor:${vendorId}`, t('follow.vendor', { name: stall.vendor?.name ?? '' })) : null,
+  );
+}
+
+// ---------- patching the snapshot from notifications ----------
+
+function findDay(id) {
+  return (state.today?.market_days ?? []).find((d) => d.id === id) ?? null;
+}
+
+// applyNotification changes the snapshot as the notification says, at once;
+// it returns whether it could (else only the re-fetch will show it).
+function applyNotification(n) {
+  const d = n.data ?? {};
+  if (!state.today || state.todayFor !== n.city) return false;
+  switch (n.kind) {
+    case 'stall.checked_in':
+    case 'stall.checked_out':
+    case 'stall.status_posted': {
+      const day = findDay(d.market_day_id);
+      if (!day) return false;
+      const stall = (day.stalls ?? []).find((s) => (d.application_id && s.application_id === d.application_id)
+        || (!d.application_id && s.vendor?.id === d.vendor_id));
+      if (!stall) return false;
+      if (typeof d.live_state === 'string' && d.live_state) stall.live_state = d.live_state;
+      if ('status_text' in d) stall.status_text = d.status_text || undefined;
+      if (n.kind === 'stall.checked_out') stall.status_text = undefined;
+      state.highlight = { marketDayId: day.id, pitch: stall.pitch };
+      return true;
+    }
+    case 'stall.registered': {
+      const day = findDay(d.market_day_id);
+      if (!day || !d.pitch || !d.vendor_id) return false;
+      day.stalls = day.stalls ?? [];
+      if (!day.stalls.some((s) => s.vendor?.id === d.vendor_id)) {
+        day.stalls.push({
+          vendor: { id: d.vendor_id, name: d.vendor_name ?? '', kind: d.vendor_kind },
+          pitch: d.pitch, status: 'accepted', live_state: 'expected',
+        });
+      }
+      state.highlight = { marketDayId: day.id, pitch: d.pitch };
+      return true;
+    }
+    case 'market_day.opened':
+    case 'market_day.closed':
+    case 'market_day.cancelled':
+    case 'market_day.hours_changed': {
+      const day = findDay(d.id ?? d.market_day_id);
+      if (!day) return false;
+      if (typeof d.status === 'string' && d.status) day.status = d.status;
+      if (d.starts_at) day.starts_at = d.starts_at;
+      if (d.ends_at) day.ends_at = d.ends_at;
+      if (d.cancel_reason) day.cancel_reason = d.cancel_reason;
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 // ---------- live feed ----------
-
-function feedText(n) {
-  const d = n.data ?? {};
-  if (n.kind === 'stall.registered') {
-    return t('feed.stall_registered', {
-      vendor: d.vendor_name ?? '', market: d.market_name ?? d.place_name ?? '', pitch: d.pitch ?? '',
-    });
-  }
-  const vendor = d.vendor_name ?? '';
-  const market = d.market_name ?? d.place_name ?? '';
-  if (n.kind === 'stall.checked_in' && vendor) return t('feed.stall_checked_in', { vendor, market });
-  if (n.kind === 'stall.checked_out' && vendor) return t('feed.stall_checked_out', { vendor, market });
-  if (n.kind === 'stall.status_posted' && vendor && d.text) return t('feed.stall_status', { vendor, text: d.text });
-  if (n.kind === 'market_day.opened' && market) return t('feed.day_opened', { market });
-  if (n.kind === 'market_day.closed' && market) return t('feed.day_closed', { market });
-  if (n.kind === 'market_day.cancelled' && market) return t('feed.day_cancelled', { market, reason: d.reason ?? '' });
-  return t('feed.other', { city: state.city?.name ?? n.city ?? '' });
-}
 
 function feedTimeZone() {
   return (state.todayFor === state.city?.slug && state.today?.city?.timezone) || state.city?.timezone;
 }
 
-function addFeedEntry(seq, n) {
-  const key = Number.isFinite(seq) ? seq : `local-${performance.now()}`;
-  state.feed.set(String(key), n);
-  const li = h('li', { class: 'feed-item', dataset: { seq: String(key), kind: n.kind } },
-    h('time', { class: 'feed-time', datetime: n.time ?? '' }, n.time ? formatTime(n.time, feedTimeZone()) : ''),
-    h('span', { class: 'feed-text' }, feedText(n)),
+const followedAny = (n) => Array.isArray(n.topics) && n.topics.some((topic) => isFollowing(topic));
+
+function feedItem(seq, n) {
+  const followed = followedAny(n);
+  return h('li', {
+    class: `feed-item${followed ? ' feed-followed' : ''}`,
+    dataset: { key: String(seq), seq: String(seq), kind: n.kind, vendorId: n.data?.vendor_id, followed: followed ? '1' : null },
+  },
+  h('time', { class: 'feed-time', datetime: n.time ?? '' }, n.time ? formatTime(n.time, feedTimeZone()) : ''),
+  h('span', { class: 'feed-text' },
+    notificationText(n, state.city?.name),
+    followed ? h('span', { class: 'feed-tag' }, ' ', t('feed.followed')) : null),
   );
-  el.feed.prepend(li);
+}
+
+// addFeedEntry puts the entry in its place: the feed is ordered by seq,
+// newest first, whatever order replays and live frames arrive in.
+function addFeedEntry(seq, n) {
+  const key = String(seq);
+  if (state.feed.has(key)) return;
+  state.feed.set(key, n);
+  const li = feedItem(seq, n);
+  let before = null;
+  for (const c of el.feed.children) {
+    if (Number(c.dataset.seq) < seq) { before = c; break; }
+  }
+  el.feed.insertBefore(li, before);
   while (el.feed.children.length > FEED_MAX) {
     const last = el.feed.lastElementChild;
     state.feed.delete(last.dataset.seq);
     last.remove();
   }
   el.feedEmpty.hidden = true;
+  saveFeed();
 }
 
-// renderFeedText updates entries in place (no new nodes), so that a language
-// switch is not announced again by the live region.
+function saveFeed() {
+  if (!state.city) return;
+  const items = [...el.feed.children].map((li) => [Number(li.dataset.seq), state.feed.get(li.dataset.seq)]);
+  sessionSet(STORE_FEED, JSON.stringify({ city: state.city.slug, items }));
+}
+
+// restoreFeed shows the entries this tab had for city before a reload.
+function restoreFeed(city) {
+  let stored;
+  try { stored = JSON.parse(sessionGet(STORE_FEED) ?? 'null'); } catch { stored = null; }
+  if (stored?.city !== city.slug || !Array.isArray(stored.items)) return;
+  for (const [seq, n] of stored.items) {
+    if (Number.isSafeInteger(seq) && n && typeof n === 'object') addFeedEntry(seq, n);
+  }
+}
+
+// renderFeedText updates entries in place (the same nodes), so that a
+// language switch or a new follow is not announced again by the live region.
 export function renderFeedText() {
+  const items = [];
   for (const li of el.feed.children) {
     const n = state.feed.get(li.dataset.seq);
-    if (!n) continue;
-    li.querySelector('.feed-text').textContent = feedText(n);
-    if (n.time) li.querySelector('.feed-time').textContent = formatTime(n.time, feedTimeZone());
+    items.push(n ? feedItem(Number(li.dataset.seq), n) : li.cloneNode(true));
   }
+  morphChildren(el.feed, items);
   el.feedEmpty.hidden = el.feed.children.length > 0;
 }
 
-// ---------- websocket ----------
+// ---------- the live connection ----------
 
 const topicFor = (city) => `city:${city.slug}`;
 
-function wsURL() {
-  const url = new URL(WS_PATH, location.href);
-  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  return url.href;
-}
-
-function send(msg) {
-  if (state.ws?.readyState !== WebSocket.OPEN) return false;
-  state.ws.send(JSON.stringify(msg));
-  return true;
-}
-
-function sendSubscribe() {
-  if (!state.wantedTopic) return;
-  const msg = { type: 'subscribe', topics: [state.wantedTopic] };
-  if (state.lastSeq !== null) msg.since = state.lastSeq;
-  if (send(msg)) state.sentTopic = state.wantedTopic;
-}
-
-// retopic moves the socket's subscription to the chosen city.
-function retopic() {
-  const topic = topicFor(state.city);
-  if (state.wantedTopic === topic) return;
-  state.wantedTopic = topic;
-  state.subscribedTopic = null;
-  if (state.ws?.readyState === WebSocket.OPEN) {
-    if (state.sentTopic && state.sentTopic !== topic) send({ type: 'unsubscribe', topics: [state.sentTopic] });
-    state.sentTopic = null;
-    sendSubscribe();
-  }
-}
-
 export function connect() {
-  clearTimeout(state.wsTimer);
-  state.wsTimer = 0;
-  if (state.ws) return;
-  let ws;
-  try {
-    ws = new WebSocket(wsURL());
-  } catch (err) {
-    console.warn('piazza: websocket', err);
-    scheduleReconnect();
-    return;
-  }
-  state.ws = ws;
-  state.sentTopic = null;
-  state.subscribedTopic = null;
-  setConn('connecting');
-  ws.addEventListener('open', () => {
-    if (state.ws === ws) sendSubscribe();
+  startLive({
+    onNotification(seq, n) {
+      // The feed is the chosen city's; what is for the account alone
+      // (a waitlist offer) shows too. The rest is in the inbox.
+      const mine = Array.isArray(n.topics) && n.topics.some((x) => String(x).startsWith('account:'));
+      if (!state.city || (n.city !== state.city.slug && !mine)) return;
+      addFeedEntry(seq, n);
+      if (applyNotification(n)) renderToday();
+      scheduleTodayRefresh();
+    },
+    onSubscribed() {
+      clearError('ws');
+      // Whatever happened before this point, while we were away or before
+      // the first snapshot, is in a fresh snapshot.
+      scheduleTodayRefresh(0);
+      maybeReady();
+    },
+    onReset() {
+      scheduleTodayRefresh(0);
+    },
+    onState: setConn,
+    onError(msg) {
+      showError(new AppError({ detail: typeof msg.message === 'string' ? msg.message : undefined }), 'ws');
+    },
   });
-  ws.addEventListener('message', (ev) => {
-    if (state.ws === ws) onMessage(ev.data);
-  });
-  ws.addEventListener('close', () => {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    state.sentTopic = null;
-    state.subscribedTopic = null;
-    scheduleReconnect();
-  });
-  // 'error' is always followed by 'close'; nothing to do here.
-}
-
-function scheduleReconnect() {
-  setConn('offline');
-  clearTimeout(state.wsTimer);
-  // Exponential backoff with jitter: base 1 s, 2 s, 4 s … capped at 30 s;
-  // the wait is drawn from [base/2, base], never below 1 s.
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** state.wsAttempt);
-  const delay = Math.max(BACKOFF_MIN_MS, base / 2 + Math.random() * (base / 2));
-  state.wsAttempt += 1;
-  state.wsTimer = setTimeout(connect, delay);
+  onFollowsChange(() => renderFeedText());
+  setInterval(() => { if (state.today) renderToday(); }, TICK_MS); // markets move from later to now
 }
 
 export function reconnectNow() {
-  if (state.ws || !state.wsTimer) return;
-  state.wsAttempt = 0;
-  connect();
+  liveReconnect();
 }
 
-function onMessage(raw) {
-  let msg;
-  try { msg = JSON.parse(raw); } catch { return; }
-  switch (msg?.type) {
-    case 'subscribed': onSubscribed(msg); break;
-    case 'notification': onNotification(msg); break;
-    case 'reset': onReset(msg); break;
-    case 'error':
-      showError(new AppError({ detail: typeof msg.message === 'string' ? msg.message : undefined }), 'ws');
-      break;
-    default: break; // unknown frame types are ignored: the protocol may grow
-  }
-}
-
-function onSubscribed(msg) {
-  if (!Array.isArray(msg.topics) || !msg.topics.includes(state.wantedTopic)) return;
-  state.subscribedTopic = state.wantedTopic;
-  state.subscribedAt = performance.now();
-  if (state.lastSeq === null && Number.isFinite(msg.seq)) state.lastSeq = msg.seq;
-  state.wsAttempt = 0;
-  state.everLive = true;
-  setConn('live');
-  clearError('ws');
-  // Anything that happened between our /today request and this point (or
-  // while we were disconnected) may be missing from the plan: reconcile.
-  if (state.todayLoadedAt && state.todayLoadedAt < state.subscribedAt) scheduleTodayRefresh(0);
-  maybeReady();
-}
-
-function onNotification(msg) {
-  if (!state.subscribedTopic || (msg.topic && msg.topic !== state.subscribedTopic)) return;
-  const seq = msg.seq;
-  if (Number.isFinite(seq)) {
-    if (state.lastSeq !== null && seq <= state.lastSeq) return; // already seen
-    state.lastSeq = seq;
-  }
-  const n = msg.notification;
-  if (!n || typeof n !== 'object') return;
-  if (n.city && state.city && n.city !== state.city.slug) return;
-  addFeedEntry(seq, n);
-  if (n.kind === 'stall.registered' && n.data) {
-    state.highlight = { marketDayId: n.data.market_day_id, pitch: n.data.pitch };
-  }
-  scheduleTodayRefresh();
-}
-
-// onReset: our position is out of the server's retention; start over from a
-// fresh snapshot.
-function onReset(msg) {
-  state.lastSeq = Number.isFinite(msg.seq) ? msg.seq : null;
-  scheduleTodayRefresh(0);
+// resubscribe renews the live connection (the resident signed in or out).
+export function resubscribe() {
+  restart();
 }
 
 function setConn(s) {
   el.conn.dataset.state = s;
   renderConn();
+  if (s !== 'live') delete document.body.dataset.ready;
 }
 
 export function renderConn() {
@@ -624,16 +692,14 @@ export function renderConn() {
   let key;
   if (s === 'live') key = 'conn.live';
   else if (navigator.onLine === false) key = 'conn.offline';
-  else key = state.everLive ? 'conn.reconnecting' : 'conn.connecting';
+  else key = wasEverLive() ? 'conn.reconnecting' : 'conn.connecting';
   // Only touch the text when it changes: the status region announces changes.
-  const text = t(key);
-  if (el.connText.textContent !== text) el.connText.textContent = text;
+  setText(el.connText, t(key));
 }
 
 function maybeReady() {
   const city = state.city;
-  if (city && state.todayFor === city.slug && state.subscribedTopic === topicFor(city)) {
+  if (city && state.todayFor === city.slug && isSubscribed(topicFor(city)) && liveState() === 'live') {
     document.body.dataset.ready = '1';
   }
 }
-

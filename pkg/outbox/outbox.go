@@ -41,15 +41,36 @@ func Migrations() postgres.MigrationSet {
 // commits; Postgres folds identical notifications within one transaction, so
 // a transaction that adds many events sends one NOTIFY.
 func Add(ctx context.Context, tx pgx.Tx, subject string, ev bus.Event) error {
-	if ev.ID == "" || ev.Type == "" || ev.Source == "" || subject == "" {
-		return fmt.Errorf("outbox: event %q of type %q lacks id, type, source or subject", ev.ID, ev.Type)
+	return AddAll(ctx, tx, Entry{Subject: subject, Event: ev})
+}
+
+// Entry is an event and the NATS subject to publish it on.
+type Entry struct {
+	Subject string
+	Event   bus.Event
+}
+
+// AddAll writes entries in the caller's transaction, in order, in one round
+// trip to the server: a change that announces itself with several events
+// pays for one.
+func AddAll(ctx context.Context, tx pgx.Tx, entries ...Entry) error {
+	b := &pgx.Batch{}
+	for _, e := range entries {
+		ev := e.Event
+		if ev.ID == "" || ev.Type == "" || ev.Source == "" || e.Subject == "" {
+			return fmt.Errorf("outbox: event %q of type %q lacks id, type, source or subject", ev.ID, ev.Type)
+		}
+		b.Queue(insertSQL, ev.ID, e.Subject, ev.Source, ev.Type, ev.Subject, ev.Time, ev.DataContentType, ev.TraceParent, ev.Data)
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO outbox (event_id, subject, source, type, ce_subject, event_time, content_type, traceparent, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		ev.ID, subject, ev.Source, ev.Type, ev.Subject, ev.Time, ev.DataContentType, ev.TraceParent, ev.Data)
-	if err != nil {
-		return fmt.Errorf("outbox: add %s: %w", ev.Type, err)
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("outbox: add %s: %w", entries[0].Event.Type, err)
 	}
 	return nil
 }
+
+const insertSQL = `
+	INSERT INTO outbox (event_id, subject, source, type, ce_subject, event_time, content_type, traceparent, data)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`

@@ -246,6 +246,48 @@ func TestAdd(t *testing.T) {
 	})
 }
 
+func TestAddAll(t *testing.T) {
+	e := newEnv(t)
+	ctx := testContext(t)
+	t.Run("writes every entry, in order, and the relay publishes them in that order", func(t *testing.T) {
+		evs := []bus.Event{newEvent(t, 1), newEvent(t, 2), newEvent(t, 3)}
+		err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+			return outbox.AddAll(ctx, tx,
+				outbox.Entry{Subject: "svc.ghent.stall.checked_in", Event: evs[0]},
+				outbox.Entry{Subject: "svc.ghent.stall.checked_in", Event: evs[1]},
+				outbox.Entry{Subject: "svc.ghent.stall.checked_in", Event: evs[2]})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := e.relay(nil).PublishPending(ctx); err != nil || n != 3 {
+			t.Fatalf("PublishPending = %d, %v; want 3", n, err)
+		}
+		got := e.streamEvents(t)
+		if len(got) != 3 {
+			t.Fatalf("%d events in the stream, want 3", len(got))
+		}
+		for i := range evs {
+			if got[i].ID != evs[i].ID {
+				t.Errorf("stream[%d] = %s, want %s", i, got[i].ID, evs[i].ID)
+			}
+		}
+	})
+	t.Run("one invalid entry writes none of them", func(t *testing.T) {
+		bad := newEvent(t, 5)
+		bad.Type = ""
+		err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+			return outbox.AddAll(ctx, tx, outbox.Entry{Subject: "svc.x", Event: newEvent(t, 4)}, outbox.Entry{Subject: "svc.x", Event: bad})
+		})
+		if err == nil {
+			t.Fatal("AddAll accepted an event without a type")
+		}
+		if n, err := outbox.Backlog(ctx, e.pool); err != nil || n != 0 {
+			t.Errorf("backlog = %d, %v after a failed AddAll; want 0", n, err)
+		}
+	})
+}
+
 func TestPrune(t *testing.T) {
 	e := newEnv(t)
 	ctx := testContext(t)

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sort"
 	"time"
 
@@ -34,8 +35,17 @@ func ValidIdent(s string) bool { return identRE.MatchString(s) }
 type Options struct {
 	Schema   string // search_path of every connection; required
 	AppName  string // application_name, shown in pg_stat_activity
-	MaxConns int32  // 0 keeps pgx's default
+	MaxConns int32  // 0: pool_max_conns from the URL, else DefaultMaxConns
 }
+
+// DefaultMaxConns is a pool's size when neither Options nor the URL's
+// pool_max_conns sets it. pgx's own default, max(4, CPUs), starves a service
+// whose transactions wait on round trips and commits rather than on CPU:
+// on two cores, four connections held the listings write path to a third of
+// what Postgres does. Ten per service pool keeps a whole split deployment
+// (four services, several notifier replicas, pools filled only under load)
+// within PostgreSQL's default max_connections of 100.
+const DefaultMaxConns = 10
 
 // Open connects a pool to url whose connections use opts.Schema as search_path,
 // and checks that the server answers.
@@ -51,8 +61,11 @@ func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) 
 	if opts.AppName != "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = opts.AppName
 	}
-	if opts.MaxConns > 0 {
+	switch {
+	case opts.MaxConns > 0:
 		cfg.MaxConns = opts.MaxConns
+	case !strings.Contains(url, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second

@@ -188,6 +188,27 @@ func TestOpen(t *testing.T) {
 		}
 	})
 
+	t.Run("a pool has DefaultMaxConns unless the URL's pool_max_conns says otherwise", func(t *testing.T) {
+		url := freshDatabase(t)
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		for _, tc := range []struct {
+			url  string
+			want int32
+		}{{url, postgres.DefaultMaxConns}, {url + sep + "pool_max_conns=7", 7}} {
+			pool, err := postgres.Open(testContext(t), tc.url, postgres.Options{Schema: "svc"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pool.Config().MaxConns; got != tc.want {
+				t.Errorf("MaxConns = %d with %q, want %d", got, tc.url, tc.want)
+			}
+			pool.Close()
+		}
+	})
+
 	t.Run("an unreachable server is an error that does not reveal the password", func(t *testing.T) {
 		_, err := postgres.Open(testContext(t), "postgres://piazza:s3cret@127.0.0.1:1/piazza?connect_timeout=1", postgres.Options{Schema: "svc"})
 		if err == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/localeurope/piazza/pkg/auth"
+	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/web"
 )
 
@@ -240,20 +241,53 @@ type dayInfo struct {
 // lockDay locks a market day's row for the rest of the transaction.
 func lockDay(ctx context.Context, tx pgx.Tx, dayID string) (dayInfo, error) {
 	var d dayInfo
-	err := tx.QueryRow(ctx, `
-		SELECT d.id::text, d.city, d.date::text, d.status, c.timezone, d.starts_at, d.ends_at,
-		       m.id::text, m.name, p.id::text, p.name, m.auto_accept, m.offer_hours
-		FROM market_days d JOIN markets m ON m.id = d.market_id JOIN places p ON p.id = m.place_id JOIN cities c ON c.slug = d.city
-		WHERE d.id = $1
-		FOR NO KEY UPDATE OF d`, dayID).Scan(&d.ID, &d.City, &d.Date, &d.Status, &d.Timezone, &d.StartsAt, &d.EndsAt,
-		&d.MarketID, &d.MarketName, &d.PlaceID, &d.PlaceName, &d.AutoAccept, &d.OfferHours)
+	err := tx.QueryRow(ctx, daySelect+` WHERE d.id = $1 FOR NO KEY UPDATE OF d`, dayID).Scan(d.dest()...)
+	return d, dayErr(err, dayID)
+}
+
+// lockDayFor is lockDay that also reads the applying vendor (of the day's
+// city) in the same round trip: see applicant.
+func lockDayFor(ctx context.Context, tx pgx.Tx, dayID, vendorID string, who *auth.Principal) (dayInfo, vendorInfo, error) {
+	var d dayInfo
+	var vid, vcity, vname, vkind, vowner *string
+	err := tx.QueryRow(ctx, dayColumns+`, v.id::text, v.city, v.name, v.kind, coalesce(v.owner_account_id, '')`+dayFrom+`
+		LEFT JOIN vendors v ON v.id = $2 AND v.city = d.city
+		WHERE d.id = $1 FOR NO KEY UPDATE OF d`, dayID, vendorID,
+	).Scan(append(d.dest(), &vid, &vcity, &vname, &vkind, &vowner)...)
+	if err := dayErr(err, dayID); err != nil {
+		return d, vendorInfo{}, err
+	}
+	if vid == nil {
+		return d, vendorInfo{}, errNoVendor()
+	}
+	v := vendorInfo{ID: *vid, City: *vcity, Name: *vname, Kind: *vkind, Owner: *vowner}
+	return d, v, mayApplyFor(v, who)
+}
+
+// dayColumns and dayFrom read a dayInfo (see dest) from market_days d; a
+// query adds its WHERE clause and lock.
+const (
+	dayColumns = `
+	SELECT d.id::text, d.city, d.date::text, d.status, c.timezone, d.starts_at, d.ends_at,
+	       m.id::text, m.name, p.id::text, p.name, m.auto_accept, m.offer_hours`
+	dayFrom = `
+	FROM market_days d JOIN markets m ON m.id = d.market_id JOIN places p ON p.id = m.place_id JOIN cities c ON c.slug = d.city`
+	daySelect = dayColumns + dayFrom
+)
+
+func (d *dayInfo) dest() []any {
+	return []any{&d.ID, &d.City, &d.Date, &d.Status, &d.Timezone, &d.StartsAt, &d.EndsAt,
+		&d.MarketID, &d.MarketName, &d.PlaceID, &d.PlaceName, &d.AutoAccept, &d.OfferHours}
+}
+
+func dayErr(err error, dayID string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return d, web.Errorf(web.ENotFound, "there is no market day %s", dayID)
+		return web.Errorf(web.ENotFound, "there is no market day %s", dayID)
 	}
 	if err != nil {
-		return d, fmt.Errorf("listings: lock market day %s: %w", dayID, err)
+		return fmt.Errorf("listings: lock market day %s: %w", dayID, err)
 	}
-	return d, nil
+	return nil
 }
 
 // finished reports whether the day is closed or cancelled: its applications
@@ -291,11 +325,7 @@ type applyOpts struct {
 }
 
 func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplication, now time.Time, o applyOpts) (Application, error) {
-	day, err := lockDay(ctx, tx, dayID)
-	if err != nil {
-		return Application{}, err
-	}
-	v, err := applicant(ctx, tx, na.VendorID, day.City, o.actor)
+	day, v, err := lockDayFor(ctx, tx, dayID, na.VendorID, o.actor)
 	if err != nil {
 		return Application{}, err
 	}
@@ -357,16 +387,25 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplic
 	if err != nil {
 		return Application{}, err
 	}
-	if err := emitApplication(ctx, tx, day, app, typeSubmitted, now); err != nil {
+	// The submission and what came of it, in one round trip.
+	entries := make([]outbox.Entry, 1, 2)
+	if entries[0], err = applicationEntry(ctx, day, app, typeSubmitted, now); err != nil {
 		return Application{}, err
 	}
+	var next outbox.Entry
 	switch app.Status {
 	case statusAccepted:
-		err = emitStallRegistered(ctx, tx, day, app, app.CreatedAt)
+		next, err = stallRegisteredEntry(ctx, day, app, app.CreatedAt)
 	case statusWaitlisted:
-		err = emitApplication(ctx, tx, day, app, typeWaitlisted, now)
+		next, err = applicationEntry(ctx, day, app, typeWaitlisted, now)
 	}
-	return app, err
+	if err != nil {
+		return Application{}, err
+	}
+	if next.Subject != "" {
+		entries = append(entries, next)
+	}
+	return app, outbox.AddAll(ctx, tx, entries...)
 }
 
 // alreadyApplied is the conflict of a second application for one day; a
@@ -386,16 +425,25 @@ func applicant(ctx context.Context, tx pgx.Tx, vendorID, city string, who *auth.
 	err := tx.QueryRow(ctx, `SELECT id::text, city, name, kind, coalesce(owner_account_id, '') FROM vendors WHERE id = $1 AND city = $2`,
 		vendorID, city).Scan(&v.ID, &v.City, &v.Name, &v.Kind, &v.Owner)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return v, &web.Error{Code: web.EInvalid, Message: "the request has invalid fields",
-			Fields: []web.FieldError{{Field: "vendor_id", Message: "there is no such vendor in this market's city"}}}
+		return v, errNoVendor()
 	}
 	if err != nil {
 		return v, fmt.Errorf("listings: apply: vendor: %w", err)
 	}
+	return v, mayApplyFor(v, who)
+}
+
+func errNoVendor() error {
+	return &web.Error{Code: web.EInvalid, Message: "the request has invalid fields",
+		Fields: []web.FieldError{{Field: "vendor_id", Message: "there is no such vendor in this market's city"}}}
+}
+
+// mayApplyFor checks that who (nil: trusted) may act for vendor v.
+func mayApplyFor(v vendorInfo, who *auth.Principal) error {
 	if who != nil && !who.IsAdmin() && (v.Owner == "" || v.Owner != who.AccountID) {
-		return v, web.Errorf(web.EForbidden, "you may apply only for vendor profiles you own")
+		return web.Errorf(web.EForbidden, "you may apply only for vendor profiles you own")
 	}
-	return v, nil
+	return nil
 }
 
 func closedWord(status string) string {

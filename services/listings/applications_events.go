@@ -31,17 +31,34 @@ var (
 )
 
 func addEvent(ctx context.Context, tx pgx.Tx, city string, k eventKind, subject string, data any) error {
-	ev, err := bus.NewEvent(contract.SourceListings, k.typ, subject, data)
+	e, err := newEntry(ctx, city, k, subject, data)
 	if err != nil {
 		return err
 	}
+	return outbox.AddAll(ctx, tx, e)
+}
+
+// newEntry makes an outbox entry of kind k about subject.
+func newEntry(ctx context.Context, city string, k eventKind, subject string, data any) (outbox.Entry, error) {
+	ev, err := bus.NewEvent(contract.SourceListings, k.typ, subject, data)
+	if err != nil {
+		return outbox.Entry{}, err
+	}
 	ev.TraceParent = web.TraceParent(ctx)
-	return outbox.Add(ctx, tx, contract.ListingsSubject(city, k.entity, k.verb), ev)
+	return outbox.Entry{Subject: contract.ListingsSubject(city, k.entity, k.verb), Event: ev}, nil
 }
 
 // emitApplication records an application event for a in its current state.
 func emitApplication(ctx context.Context, tx pgx.Tx, d dayInfo, a Application, k eventKind, at time.Time) error {
-	return addEvent(ctx, tx, d.City, k, "applications/"+a.ID, contract.ApplicationV1{
+	e, err := applicationEntry(ctx, d, a, k, at)
+	if err != nil {
+		return err
+	}
+	return outbox.AddAll(ctx, tx, e)
+}
+
+func applicationEntry(ctx context.Context, d dayInfo, a Application, k eventKind, at time.Time) (outbox.Entry, error) {
+	return newEntry(ctx, d.City, k, "applications/"+a.ID, contract.ApplicationV1{
 		ApplicationID: a.ID, City: a.City, MarketDayID: d.ID, MarketID: d.MarketID, MarketName: d.MarketName,
 		PlaceID: d.PlaceID, PlaceName: d.PlaceName, Date: d.Date, VendorID: a.VendorID, VendorName: a.Vendor.Name,
 		VendorAccountID: a.owner, BatchID: a.BatchID, Status: a.Status, Pitch: a.Pitch, PreferredPitch: a.PreferredPitch,
@@ -52,7 +69,15 @@ func emitApplication(ctx context.Context, tx pgx.Tx, d dayInfo, a Application, k
 // emitStallRegistered announces an accepted application (a stall) in the
 // payload the notifier has always consumed.
 func emitStallRegistered(ctx context.Context, tx pgx.Tx, d dayInfo, a Application, at time.Time) error {
-	return addEvent(ctx, tx, d.City, eventKind{contract.TypeStallRegistered, "stall", "registered"}, "applications/"+a.ID,
+	e, err := stallRegisteredEntry(ctx, d, a, at)
+	if err != nil {
+		return err
+	}
+	return outbox.AddAll(ctx, tx, e)
+}
+
+func stallRegisteredEntry(ctx context.Context, d dayInfo, a Application, at time.Time) (outbox.Entry, error) {
+	return newEntry(ctx, d.City, eventKind{contract.TypeStallRegistered, "stall", "registered"}, "applications/"+a.ID,
 		contract.StallRegisteredV1{
 			ApplicationID: a.ID, City: a.City, MarketDayID: d.ID, MarketID: d.MarketID, MarketName: d.MarketName,
 			PlaceID: d.PlaceID, PlaceName: d.PlaceName, Date: d.Date, VendorID: a.VendorID, VendorName: a.Vendor.Name,

@@ -16,8 +16,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"regexp"
-	"strings"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"

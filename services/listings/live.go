@@ -23,8 +23,19 @@ const (
 	liveClosed   = "closed"
 )
 
-// statusPostInterval is the least time between two status posts of a stall.
-const statusPostInterval = 30 * time.Second
+// DefaultStatusPostInterval is the least time between two status posts of a
+// stall unless Options say otherwise: a status is news for the people
+// following the stall, not a chat.
+const DefaultStatusPostInterval = 30 * time.Second
+
+// statusPostEvery is the least time between two status posts of a stall; 0
+// lifts the limit.
+func (s *Store) statusPostEvery() time.Duration {
+	if s.statusPostInterval != nil {
+		return *s.statusPostInterval
+	}
+	return DefaultStatusPostInterval
+}
 
 // Stall is an accepted application: a vendor on a pitch, with its live state.
 type Stall struct {
@@ -136,7 +147,8 @@ func (p *NewStatusPost) Validate() error {
 }
 
 // PostStatus replaces the stall's status text: the day must be open, or
-// scheduled for today, and the stall not closed; one post per 30 seconds.
+// scheduled for today, and the stall not closed; one post per status post
+// interval (30 seconds by default).
 func (s *Store) PostStatus(ctx context.Context, who auth.Principal, id, text string, now time.Time) (Stall, error) {
 	a, err := s.change(ctx, who, id, mayRunStall, func(tx pgx.Tx, d dayInfo, a Application) error {
 		today := d.Status == "open"
@@ -152,8 +164,8 @@ func (s *Store) PostStatus(ctx context.Context, who auth.Principal, id, text str
 		if a.LiveState == liveClosed {
 			return web.Errorf(web.EConflict, "the stall has checked out")
 		}
-		if a.StatusPostedAt != nil && now.Sub(*a.StatusPostedAt) < statusPostInterval {
-			return web.Errorf(web.ETooMany, "one status every %d seconds, please", int(statusPostInterval.Seconds()))
+		if every := s.statusPostEvery(); every > 0 && a.StatusPostedAt != nil && now.Sub(*a.StatusPostedAt) < every {
+			return web.Errorf(web.ETooMany, "one status every %s, please", every)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO status_posts (id, city, application_id, text, posted_at) VALUES ($1, $2, $3, $4, $5)`,
 			newID(), a.City, a.ID, text, now); err != nil {

@@ -16,6 +16,9 @@ import (
 // unexported helpers take the transaction.
 type Store struct {
 	pool *pgxpool.Pool
+	// statusPostInterval, when set, replaces DefaultStatusPostInterval
+	// (Options); a Store made without it keeps the default.
+	statusPostInterval *time.Duration
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }

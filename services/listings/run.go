@@ -35,8 +35,26 @@ func Migrations() []postgres.MigrationSet {
 	return []postgres.MigrationSet{outbox.Migrations(), idempotency.Migrations(), {Name: "listings", FS: sub}}
 }
 
-// Run runs market-listings until ctx is done.
-func Run(ctx context.Context, d app.Deps) error {
+// Options are the settings of market-listings that a city may tune.
+type Options struct {
+	// StatusPostInterval is the least time between two status posts of a
+	// stall; 0 lifts the limit.
+	StatusPostInterval time.Duration
+}
+
+// DefaultOptions are the settings Run uses.
+func DefaultOptions() Options {
+	return Options{StatusPostInterval: DefaultStatusPostInterval}
+}
+
+// Run runs market-listings with the default options until ctx is done.
+func Run(ctx context.Context, d app.Deps) error { return DefaultOptions().Run(ctx, d) }
+
+// Run runs market-listings with o until ctx is done.
+func (o Options) Run(ctx context.Context, d app.Deps) error {
+	if o.StatusPostInterval < 0 {
+		return fmt.Errorf("listings: status post interval %s: must not be negative", o.StatusPostInterval)
+	}
 	log := d.Log.With("service", "listings")
 	pool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-listings"})
 	if err != nil {
@@ -49,7 +67,7 @@ func Run(ctx context.Context, d app.Deps) error {
 	if err := bus.EnsureStream(ctx, d.JS, contract.StreamConfig(contract.StreamListings, d.StreamReplicas), true); err != nil {
 		return fmt.Errorf("listings: %w", err)
 	}
-	store := &Store{pool: pool}
+	store := &Store{pool: pool, statusPostInterval: &o.StatusPostInterval}
 	if d.DemoData {
 		seeded, err := store.SeedDemo(ctx, d.Now())
 		if err != nil {

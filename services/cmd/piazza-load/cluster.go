@@ -129,9 +129,9 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startPiazza starts `piazza -target=targets` on a free loopback port and
-// waits until it is ready.
-func (c *cluster) startPiazza(ctx context.Context, name, targets string, demo bool) (*serverProc, error) {
+// startPiazza starts `piazza -target=targets [extra flags]` on a free
+// loopback port and waits until it is ready.
+func (c *cluster) startPiazza(ctx context.Context, name, targets string, demo bool, extra ...string) (*serverProc, error) {
 	if _, err := os.Stat(c.piazza); err != nil {
 		return nil, fmt.Errorf("piazza binary %q: %w (build it: make build, or pass -piazza)", c.piazza, err)
 	}
@@ -148,6 +148,12 @@ func (c *cluster) startPiazza(ctx context.Context, name, targets string, demo bo
 	args := []string{"-target=" + targets, "-http-addr=127.0.0.1:" + strconv.Itoa(port),
 		"-database-url=" + c.dbURL, "-nats-url=" + c.natsURL, "-data-dir=" + data,
 		"-demo-data=" + strconv.FormatBool(demo), "-log-level=warn", "-log-format=text"}
+	args = append(args, extra...)
+	if addr := os.Getenv("PIAZZA_LOAD_API_DEBUG_ADDR"); addr != "" && name == "api" {
+		// Profiles of the API process (latency, writes), apart from the
+		// notifiers' PIAZZA_DEBUG_ADDR.
+		args = append(args, "-debug-addr="+addr)
+	}
 	return c.startProc(ctx, name, c.piazza, args, port, "/readyz")
 }
 

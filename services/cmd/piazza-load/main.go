@@ -32,7 +32,7 @@ Scenarios (each starts what it needs and tears it down):
   fanout   one notification to N subscribers, repeated: server CPU per delivery vs the bare floor
   floor    the bare broadcast floor alone (a minimal gorilla websocket server)
   storm    N clients drop, miss notifications, reconnect at once with their last seq: time, gaps
-  latency  HTTP stall registration accepted -> websocket delivery, p50/p99
+  latency  HTTP stall status post accepted -> websocket delivery, p50/p99
   writes   HTTP stall registrations at max rate vs pgbench with the same two inserts; relay lag
   bench    conns, fanout (with floor) and storm in one short run (make bench)
 

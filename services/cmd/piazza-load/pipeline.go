@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -40,7 +39,9 @@ func newPipeline(ctx context.Context, o *options, stdout, stderr io.Writer) (*pi
 		return nil, err
 	}
 	p := &pipeline{session: s}
-	if p.api, err = s.c.startPiazza(ctx, "api", "accounts,listings", true); err != nil {
+	// The latency scenario posts statuses as often as its rate asks: no
+	// per-stall interval.
+	if p.api, err = s.c.startPiazza(ctx, "api", "accounts,listings", true, "-status-post-interval=0"); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -61,17 +62,29 @@ func (p *pipeline) newAPI() *apiClient {
 	return &apiClient{base: p.api.base, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
-// agents signs up k vendor accounts.
+// agents signs up k vendor accounts. Each goes through the market days in
+// the same order from its own starting point, spread evenly: vendors of a
+// city network apply for many markets and dates at once, not all for the same
+// day in lockstep (which would measure one market day's row lock).
 func (p *pipeline) agents(ctx context.Context, k int) ([]*vendorAgent, error) {
 	var as []*vendorAgent
-	for range k {
-		a := &vendorAgent{api: p.newAPI(), city: city, days: p.days}
+	for i := range k {
+		a := &vendorAgent{api: p.newAPI(), city: city, days: rotate(p.days, i*len(p.days)/k)}
 		if err := a.api.signUp(ctx); err != nil {
 			return nil, err
 		}
 		as = append(as, a)
 	}
 	return as, nil
+}
+
+// rotate returns days starting at days[k], wrapping around.
+func rotate(days []marketDay, k int) []marketDay {
+	if len(days) == 0 {
+		return nil
+	}
+	k %= len(days)
+	return append(append(make([]marketDay, 0, len(days)), days[k:]...), days[:k]...)
 }
 
 func tolerate(err error, out io.Writer, what string) error {
@@ -233,143 +246,4 @@ func runPgbench(ctx context.Context, o *options, c *cluster, stdout io.Writer) (
 	}
 	fmt.Fprintf(stdout, "pgbench: %s -n -c %d -j 2 -T %s -f stall.sql <fresh db>: %s tps\n", o.pgbench, o.clients, secs, m[1])
 	return strconv.ParseFloat(string(m[1]), 64)
-}
-
-func runLatency(ctx context.Context, o *options, stdout, stderr io.Writer) error {
-	header(stdout, "latency", o)
-	p, err := newPipeline(ctx, o, stdout, stderr)
-	if err != nil {
-		return tolerate(err, stdout, "latency")
-	}
-	defer p.close()
-	agents, err := p.agents(ctx, o.clients)
-	if err != nil {
-		return tolerate(err, stdout, "latency")
-	}
-	// Each vendor has o.subscribers followers among the o.n connections.
-	nv := max(o.n/o.subscribers, 1)
-	owner := make([]*vendorAgent, nv)
-	vendors := make([]string, nv)
-	topics := make([]string, nv)
-	for i := range vendors {
-		a := agents[i%len(agents)]
-		if vendors[i], err = a.api.createVendor(ctx, city); err != nil {
-			return tolerate(err, stdout, "latency")
-		}
-		owner[i], topics[i] = a, "vendor:"+vendors[i]
-	}
-	f, err := startFleet(ctx, o.n, o.perProc, stderr)
-	if err != nil {
-		return err
-	}
-	p.fleet = f
-	st, _, err := f.open(openRequest{URLs: p.wsURLs, Sources: o.sourceAddrs, Topics: topics, Parallel: o.parallel, Record: true})
-	printStats(stdout, "connected", st)
-	if err != nil {
-		return err
-	}
-	sent, res, err := p.driveRegistrations(ctx, owner, vendors)
-	if err != nil {
-		return tolerate(err, stdout, "latency")
-	}
-	time.Sleep(3 * time.Second) // stragglers
-	file := filepath.Join(p.c.dir, "sent.txt")
-	if err := writeSent(file, sent); err != nil {
-		return err
-	}
-	replies, err := f.call(func(int, int, *workerProc) command { return command{Cmd: "latency", File: file} })
-	if err != nil {
-		return err
-	}
-	h := newHistogram()
-	var missing int64
-	for _, r := range replies {
-		if r.Hist != nil {
-			h.merge(r.Hist)
-		}
-		missing += r.Missing
-	}
-	want := int64(len(sent)) * int64(o.subscribers)
-	fmt.Fprintf(stdout, "registrations: %v, failures %v; %d accepted, %d deliveries expected, %d received (%d unmatched)\n",
-		res.Created, res.Failures, len(sent), want, h.N, missing)
-	fmt.Fprintf(stdout, "RESULT latency (HTTP 201 -> websocket receipt, %d deliveries to %d connections, %d/s registrations): p50 %s p99 %s max %s (goal p50 <= 10ms, p99 <= 50ms)\n",
-		h.N, st.Open, o.writeRate, h.quantile(0.5), h.quantile(0.99), h.Max)
-	return nil
-}
-
-// driveRegistrations posts o.writeRate registrations a second for
-// o.duration, round robin over the vendors, and returns the accept time of
-// each accepted one, by "vendor/day".
-func (p *pipeline) driveRegistrations(ctx context.Context, owner []*vendorAgent, vendors []string) (map[string]int64, writeResult, error) {
-	o := p.o
-	next := make([]int, len(vendors))
-	total := int(o.duration.Seconds() * float64(o.writeRate))
-	sent := map[string]int64{}
-	res := writeResult{Created: map[string]int{}, Failures: map[int]int{}}
-	var mu sync.Mutex
-	var firstErr error
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range o.clients {
-		wg.Go(func() {
-			for i := range jobs {
-				mu.Lock()
-				d := next[i]
-				next[i]++
-				mu.Unlock()
-				if d >= len(p.days) {
-					continue // this vendor has applied to every day
-				}
-				app, err := owner[i].api.apply(ctx, p.days[d].ID, vendors[i])
-				at := time.Now().UnixNano()
-				mu.Lock()
-				var ae *apiError
-				switch {
-				case err == nil:
-					res.Created[app.Status]++
-					if app.Status == "accepted" {
-						sent[vendors[i]+"/"+p.days[d].ID] = at
-					}
-				case errors.As(err, &ae):
-					res.Failures[ae.Status]++
-				case firstErr == nil:
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	t := time.NewTicker(time.Second / time.Duration(o.writeRate))
-	start := time.Now()
-	for k := 0; k < total && ctx.Err() == nil; k++ {
-		<-t.C
-		select {
-		case jobs <- k % len(vendors):
-		case <-ctx.Done():
-		}
-	}
-	t.Stop()
-	close(jobs)
-	wg.Wait()
-	res.Elapsed = time.Since(start)
-	if firstErr != nil && len(sent) == 0 {
-		return nil, res, firstErr
-	}
-	return sent, res, nil
-}
-
-func writeSent(file string, sent map[string]int64) error {
-	f, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	for k, t := range sent {
-		fmt.Fprintf(w, "%s %d\n", k, t)
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +22,7 @@ type command struct {
 	Open    *openRequest  `json:"open,omitempty"`
 	Seq     uint64        `json:"seq,omitempty"`     // wait: until every open client is at seq
 	Timeout time.Duration `json:"timeout,omitempty"` // wait, resume
-	File    string        `json:"file,omitempty"`    // latency: the send times
+	File    string        `json:"file,omitempty"`    // latency: the send times (writeSent)
 }
 
 type openRequest struct {
@@ -35,16 +33,16 @@ type openRequest struct {
 	Offset      int      `json:"offset"` // this worker's first client's global index
 	Parallel    int      `json:"parallel"`
 	Contiguous  bool     `json:"contiguous"` // every notification matches: a skipped seq is a gap
-	Record      bool     `json:"record"`     // keep receipts for the latency scenario
+	Record      bool     `json:"record"`     // keep status post receipts for the latency scenario
 	MaxFileDesc int      `json:"max_fd"`
 }
 
 type reply struct {
-	Err     string        `json:"err,omitempty"`
-	Stats   workerStats   `json:"stats"`
-	Elapsed time.Duration `json:"elapsed"`
-	Hist    *histogram    `json:"hist,omitempty"`
-	Missing int64         `json:"missing,omitempty"` // latency: receipts with no send time
+	Err       string        `json:"err,omitempty"`
+	Stats     workerStats   `json:"stats"`
+	Elapsed   time.Duration `json:"elapsed"`
+	Hist      *histogram    `json:"hist,omitempty"`
+	Unmatched int64         `json:"unmatched,omitempty"` // latency: receipts with no send time
 }
 
 type workerStats struct {
@@ -52,6 +50,7 @@ type workerStats struct {
 	Received, Bytes, Gaps, Dups, Resets, Missed int64
 	Subscribed, ClosedByServer, BadFrames       int64
 	Errors                                      int64
+	Recorded                                    int64 // status post receipts kept (Record)
 	MinSeq, MaxSeq                              uint64
 }
 
@@ -73,6 +72,7 @@ func (s *workerStats) add(o workerStats) {
 	s.ClosedByServer += o.ClosedByServer
 	s.BadFrames += o.BadFrames
 	s.Errors += o.Errors
+	s.Recorded += o.Recorded
 }
 
 type worker struct {
@@ -84,17 +84,18 @@ type worker struct {
 
 	received, bytes, gaps, dups, resets, missed atomic.Int64
 	subscribed, closedByServer, badFrames       atomic.Int64
-	errorsRecv                                  atomic.Int64
+	errorsRecv, recorded                        atomic.Int64
 
 	mu       sync.Mutex
-	receipts []receipt
+	receipts map[string][]int64 // status post key → arrival times (unix nanos)
 }
 
 func (w *worker) stats() workerStats {
 	s := workerStats{Clients: len(w.clients), Failed: w.failed,
 		Received: w.received.Load(), Bytes: w.bytes.Load(), Gaps: w.gaps.Load(), Dups: w.dups.Load(),
 		Resets: w.resets.Load(), Missed: w.missed.Load(), Subscribed: w.subscribed.Load(),
-		ClosedByServer: w.closedByServer.Load(), BadFrames: w.badFrames.Load(), Errors: w.errorsRecv.Load()}
+		ClosedByServer: w.closedByServer.Load(), BadFrames: w.badFrames.Load(), Errors: w.errorsRecv.Load(),
+		Recorded: w.recorded.Load()}
 	first := true
 	for _, c := range w.clients {
 		if !c.open.Load() {
@@ -165,7 +166,7 @@ func (w *worker) do(ctx context.Context, cmd command) (reply, bool) {
 		want := int64(len(w.clients) - failed)
 		w.wait(ctx, cmd.Timeout, func() bool { return w.subscribed.Load()-before >= want })
 	case "latency":
-		r.Hist, r.Missing, r.Err = w.latency(cmd.File)
+		r.Hist, r.Unmatched, r.Err = w.latency(cmd.File)
 	case "quit":
 		for _, c := range w.clients {
 			c.drop()
@@ -216,34 +217,20 @@ func (w *worker) wait(ctx context.Context, timeout time.Duration, done func() bo
 	}
 }
 
-// latency matches the receipts with the send times in file (lines
-// "vendor_id/market_day_id unix_nanos") and returns their histogram.
+// latency matches the receipts with the send times in file (writeSent)
+// and returns their histogram and how many receipts had no send time.
 func (w *worker) latency(file string) (*histogram, int64, string) {
-	b, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, 0, err.Error()
 	}
-	sent := map[string]int64{}
-	for line := range strings.Lines(string(b)) {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok {
-			continue
-		}
-		if t, err := strconv.ParseInt(v, 10, 64); err == nil {
-			sent[k] = t
-		}
+	defer f.Close()
+	sent, err := readSent(f)
+	if err != nil {
+		return nil, 0, err.Error()
 	}
-	h := newHistogram()
-	var missing int64
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, r := range w.receipts {
-		t, ok := sent[r.key]
-		if !ok {
-			missing++
-			continue
-		}
-		h.add(time.Duration(max(r.at-t, 0)))
-	}
-	return h, missing, ""
+	h, unmatched := matchReceipts(w.receipts, sent)
+	return h, unmatched, ""
 }

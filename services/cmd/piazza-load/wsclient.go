@@ -161,28 +161,20 @@ func (c *wsClient) drop() {
 	c.conn = nil
 }
 
-// receipt is one notification received for the latency scenario: the stall
-// (vendor and market day) it is about and when it arrived.
-type receipt struct {
-	key string
-	at  int64
-}
-
+// recordReceipt keeps the arrival time of a status post notification, by
+// its key (receiptKey), for the latency scenario.
 func (w *worker) recordReceipt(data []byte, at time.Time) {
-	var f struct {
-		Notification struct {
-			Data struct {
-				VendorID    string `json:"vendor_id"`
-				MarketDayID string `json:"market_day_id"`
-			} `json:"data"`
-		} `json:"notification"`
-	}
-	if json.Unmarshal(data, &f) != nil || f.Notification.Data.VendorID == "" {
+	key, ok := receiptKey(data)
+	if !ok {
 		return
 	}
 	w.mu.Lock()
-	w.receipts = append(w.receipts, receipt{f.Notification.Data.VendorID + "/" + f.Notification.Data.MarketDayID, at.UnixNano()})
+	if w.receipts == nil {
+		w.receipts = map[string][]int64{}
+	}
+	w.receipts[key] = append(w.receipts[key], at.UnixNano())
 	w.mu.Unlock()
+	w.recorded.Add(1)
 }
 
 // dialAll runs connect for every client with at most par dials at once and

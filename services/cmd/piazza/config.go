@@ -38,6 +38,9 @@ type Config struct {
 	// DebugAddr is a loopback address serving net/http/pprof, apart from
 	// the API; empty: off.
 	DebugAddr string
+	// StatusPostInterval is the least time between two status posts of a
+	// stall (the listings target); 0: no limit.
+	StatusPostInterval time.Duration
 }
 
 // DefaultDatabaseURL is the role and database scripts/dev-postgres.sh makes.
@@ -64,6 +67,7 @@ var settings = []setting{
 	{"drain-delay", "PIAZZA_DRAIN_DELAY", "0s", "time between failing /readyz and closing the listener on shutdown"},
 	{"signing-key", "PIAZZA_SIGNING_KEY", "", "base64 Ed25519 seed signing access tokens (accounts target); empty: generated once and kept in <data-dir>/signing.key"},
 	{"debug-addr", "PIAZZA_DEBUG_ADDR", "", "loopback address (127.0.0.1:6060) of a separate listener serving /debug/pprof; empty: off"},
+	{"status-post-interval", "PIAZZA_STATUS_POST_INTERVAL", "30s", "least time between two status posts of one stall (listings target); 0: no limit"},
 }
 
 // parseConfig reads the environment through getenv, then flags from args,
@@ -139,6 +143,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	cfg.DebugAddr = *vals["debug-addr"]
 	if cfg.DebugAddr != "" && !isLoopback(cfg.DebugAddr) {
 		errs = append(errs, fmt.Errorf("-debug-addr %q: must be a loopback host:port such as 127.0.0.1:6060 (profiles are not for the network)", cfg.DebugAddr))
+	}
+	if cfg.StatusPostInterval, err = time.ParseDuration(*vals["status-post-interval"]); err != nil || cfg.StatusPostInterval < 0 {
+		errs = append(errs, fmt.Errorf("-status-post-interval %q: must be a duration such as 30s, or 0 for no limit", *vals["status-post-interval"]))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)

@@ -30,6 +30,8 @@ func TestParseConfig(t *testing.T) {
 		LogLevel:       slog.LevelInfo,
 		LogFormat:      "json",
 		DemoData:       true,
+
+		StatusPostInterval: 30 * time.Second,
 	}
 	with := func(change func(*Config)) Config {
 		c := defaults
@@ -51,6 +53,8 @@ func TestParseConfig(t *testing.T) {
 		"PIAZZA_ALLOWED_ORIGINS": "https://gent.be, http://localhost:5173",
 		"PIAZZA_DRAIN_DELAY":     "5s",
 		"PIAZZA_DEBUG_ADDR":      "127.0.0.1:6060",
+
+		"PIAZZA_STATUS_POST_INTERVAL": "10s",
 	}
 	fromFullEnv := Config{
 		Targets:        []string{"calendar"},
@@ -66,6 +70,8 @@ func TestParseConfig(t *testing.T) {
 		AllowedOrigins: []string{"https://gent.be", "http://localhost:5173"},
 		DrainDelay:     5 * time.Second,
 		DebugAddr:      "127.0.0.1:6060",
+
+		StatusPostInterval: 10 * time.Second,
 	}
 
 	tests := []struct {
@@ -81,6 +87,7 @@ func TestParseConfig(t *testing.T) {
 			"-nats-url=nats://nats:4222", "-data-dir=/var/lib/piazza/", "-nats-port=0", "-stream-replicas=3",
 			"-log-level=debug", "-log-format=text", "-demo-data=false",
 			"-allowed-origins=https://gent.be, http://localhost:5173", "-drain-delay=5s", "-debug-addr=127.0.0.1:6060",
+			"-status-post-interval=10s",
 		}, want: fromFullEnv},
 		{name: "a flag overrides the environment", env: fullEnv,
 			args: []string{"-target=notifier", "-http-addr=:0", "-log-level=warn", "-demo-data=true", "-nats-url="},
@@ -102,6 +109,12 @@ func TestParseConfig(t *testing.T) {
 			want: with(func(c *Config) { c.DebugAddr = "[::1]:0" })},
 		{name: "a debug address on localhost", args: []string{"-debug-addr=localhost:6060"},
 			want: with(func(c *Config) { c.DebugAddr = "localhost:6060" })},
+		{name: "a status post interval of 0 lifts the limit", args: []string{"-status-post-interval=0"},
+			want: with(func(c *Config) { c.StatusPostInterval = 0 })},
+		{name: "a status post interval of 0 from the environment", env: map[string]string{"PIAZZA_STATUS_POST_INTERVAL": "0s"},
+			want: with(func(c *Config) { c.StatusPostInterval = 0 })},
+		{name: "a flag overrides the environment's status post interval", env: map[string]string{"PIAZZA_STATUS_POST_INTERVAL": "0"},
+			args: []string{"-status-post-interval=1m"}, want: with(func(c *Config) { c.StatusPostInterval = time.Minute })},
 		{name: "go-style flags with two dashes and a space", args: []string{"--target", "listings", "--nats-port", "65535"},
 			want: with(func(c *Config) { c.Targets, c.NATSPort = []string{"listings"}, 65535 })},
 	}
@@ -151,6 +164,10 @@ func TestParseConfigRejects(t *testing.T) {
 		{name: "a debug address on a public interface", args: []string{"-debug-addr=0.0.0.0:6060"}, want: []string{"-debug-addr", "loopback"}},
 		{name: "a debug address naming another host", args: []string{"-debug-addr=example.org:6060"}, want: []string{"-debug-addr"}},
 		{name: "a debug address without a port", args: []string{"-debug-addr=127.0.0.1"}, want: []string{"-debug-addr"}},
+		{name: "a status post interval without a unit", args: []string{"-status-post-interval=30"}, want: []string{"-status-post-interval", `"30"`}},
+		{name: "a negative status post interval", args: []string{"-status-post-interval=-1s"}, want: []string{"-status-post-interval", "-1s"}},
+		{name: "a status post interval that is not a duration", env: map[string]string{"PIAZZA_STATUS_POST_INTERVAL": "often"},
+			want: []string{"-status-post-interval", "often"}},
 		{name: "a stray positional argument", args: []string{"-target=all", "serve"}, want: []string{`"serve"`}},
 		{name: "an unknown flag", args: []string{"-port=80"}, want: []string{"port"}},
 		{name: "a bad value from the environment", env: map[string]string{"LOG_LEVEL": "chatty"}, want: []string{"log-level", "chatty"}},

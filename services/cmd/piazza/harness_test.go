@@ -98,8 +98,8 @@ type instance struct {
 	base   string // http://host:port
 	logs   *syncBuffer
 	cancel context.CancelFunc
-	exited chan struct{} // closed when run has returned
-	err    error         // run's result, once exited is closed
+	exited chan struct{}    // closed when run has returned
+	err    error            // run's result, once exited is closed
 	now    func() time.Time // the services' clock
 }
 

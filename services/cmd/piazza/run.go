@@ -35,11 +35,14 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-var targets = map[string]app.Target{
-	"accounts": accounts.Run,
-	"listings": listings.Run,
-	"calendar": calendar.Run,
-	"notifier": notifier.Run,
+// targets are the services piazza can run, with their settings from cfg.
+func targets(cfg Config) map[string]app.Target {
+	return map[string]app.Target{
+		"accounts": accounts.Run,
+		"listings": listings.Options{StatusPostInterval: cfg.StatusPostInterval}.Run,
+		"calendar": calendar.Run,
+		"notifier": notifier.Run,
+	}
 }
 
 // run is piazza's whole life: configure, connect, serve until SIGINT/SIGTERM
@@ -150,6 +153,7 @@ func runWithClock(ctx context.Context, args []string, getenv func(string) string
 	targetsCtx, cancelTargets := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTargets()
 	g, gctx := errgroup.WithContext(targetsCtx)
+	runners := targets(cfg)
 	for _, name := range cfg.Targets {
 		d := deps
 		d.Log = log.With("target", name)
@@ -159,7 +163,7 @@ func runWithClock(ctx context.Context, args []string, getenv func(string) string
 				log.Info("piazza ready")
 			}
 		}
-		run := targets[name]
+		run := runners[name]
 		g.Go(func() error {
 			if err := run(gctx, d); err != nil {
 				return fmt.Errorf("%s: %w", name, err)

@@ -40,6 +40,9 @@ type today struct {
 	City       City        `json:"city"`
 	Date       string      `json:"date"`
 	MarketDays []MarketDay `json:"market_days"`
+	// AsOf is when the snapshot was read: live changes after it come over
+	// the notifier's websocket.
+	AsOf time.Time `json:"as_of"`
 }
 
 func handleToday(store *Store, log *slog.Logger, now func() time.Time) http.Handler {
@@ -54,13 +57,14 @@ func handleToday(store *Store, log *slog.Logger, now func() time.Time) http.Hand
 			web.WriteError(w, r, log, err)
 			return
 		}
-		date := Today(now(), loc)
+		at := now()
+		date := Today(at, loc)
 		days, err := store.MarketDays(r.Context(), c.Slug, date, date)
 		if err != nil {
 			web.WriteError(w, r, log, err)
 			return
 		}
-		web.JSON(w, http.StatusOK, today{City: c, Date: date, MarketDays: nonNil(days)})
+		web.JSON(w, http.StatusOK, today{City: c, Date: date, MarketDays: nonNil(days), AsOf: at.UTC().Truncate(time.Second)})
 	})
 }
 

@@ -105,6 +105,9 @@ func TestHTTP(t *testing.T) {
 				t.Errorf("today lists a market day on %s", d.Date)
 			}
 		}
+		if want := httpNow.UTC().Truncate(time.Second); !today.AsOf.Equal(want) {
+			t.Errorf("as_of = %s, want the service's time %s", today.AsOf, want)
+		}
 	})
 
 	t.Run("a vendor applies through the API and the stall reaches the LISTINGS stream", func(t *testing.T) {

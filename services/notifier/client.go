@@ -59,8 +59,12 @@ type client struct {
 	hub  *Hub
 	// write runs writeLoop: a func value made once, so that starting the
 	// writer does not allocate.
-	write  func()
-	topics map[string]struct{} // guarded by the hub's lock
+	write func()
+	// topics maps each held topic to its from: the seq after which every
+	// notification on it has been sent to the connection (live or replayed),
+	// or was seen by the client elsewhere by its own since. A later
+	// subscribe replays nothing that those cover. Guarded by the hub's lock.
+	topics map[string]uint64
 	// lastSeq is the highest seq queued to the client: a notification is sent
 	// once however many of its topics the client follows, and never again
 	// after a resume. Written by Dispatch and, under the write lock, subscribe.
@@ -94,7 +98,7 @@ type closeReq struct {
 }
 
 func newClient(conn *websocket.Conn, h *Hub) *client {
-	c := &client{conn: conn, hub: h, topics: map[string]struct{}{}, limit: sendQueueLen}
+	c := &client{conn: conn, hub: h, topics: map[string]uint64{}, limit: sendQueueLen}
 	if conn != nil {
 		c.write = c.writeLoop
 	}

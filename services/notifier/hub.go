@@ -3,6 +3,7 @@ package notifier
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -96,6 +97,25 @@ func (r *ring) each(after uint64, f func(recentEntry)) {
 // LastSeq is the stream position the hub has dispatched up to.
 func (h *Hub) LastSeq() uint64 { return h.lastSeq.Load() }
 
+// waitFor waits until the hub has dispatched up to seq, for at most wait,
+// and reports whether it has. A client may have seen a notification on a
+// replica that is a little ahead of this one.
+func (h *Hub) waitFor(seq uint64, wait time.Duration) bool {
+	if h.lastSeq.Load() >= seq {
+		return true
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		<-t.C
+		if h.lastSeq.Load() >= seq {
+			return true
+		}
+	}
+	return false
+}
+
 func (h *Hub) add(c *client) {
 	c.pingAt = time.Now().Add(h.pingEvery).UnixNano()
 	h.mu.Lock()
@@ -125,20 +145,51 @@ type resumeResult struct {
 	Reset  bool   // since was outside the window: the client must reload its snapshot
 }
 
-// subscribe adds topics to c. Without since, c gets every matching
-// notification after the hub's position. With since (the last seq the client
-// saw, on a reconnect), c first gets exactly the matching notifications it
-// missed after since — or, when since is outside the resume window, a reset.
+// subscribe adds topics to c and says from which position c gets them.
+//
+// Without since, the added topics are live from c's position: the hub's, or
+// further when c was told a later one. With since (the last seq the client
+// has seen), c first gets the notifications on the added topics after since
+// that it missed — or, when they are out of reach, a reset — and never one
+// this connection has already sent it: a later subscribe that adds topics
+// replays only what the client has not had. On a connection that holds no
+// topic yet, a since ahead of the hub is the client's word that it has seen
+// that far on another replica; on one that holds topics, since is capped at
+// c's position (c was told it, so it cannot have seen further here).
+//
 // confirm runs under the hub's lock, after the replay, so that nothing can
 // come between the replay, the confirmation and the live notifications.
 func (h *Hub) subscribe(c *client, topics []string, since *uint64, confirm func(resumeResult)) resumeResult {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	last := h.lastSeq.Load()
+	pos := max(last, c.lastSeq)
+	res := resumeResult{Seq: pos}
+	added := make([]string, 0, len(topics))
 	for _, t := range topics {
-		if _, ok := c.topics[t]; ok {
-			continue
+		if _, ok := c.topics[t]; !ok && !slices.Contains(added, t) {
+			added = append(added, t)
 		}
-		c.topics[t] = struct{}{}
+	}
+	from := pos // the added topics' notifications after it are c's
+	if since != nil && len(added) > 0 {
+		switch s := *since; {
+		case s >= pos && len(c.topics) == 0:
+			// The client has seen further than this replica (it comes
+			// from one that is ahead): skip what it has already seen.
+			c.lastSeq = s
+			res.Seq, from = s, s
+		case s >= pos:
+			// Up to date; a since beyond c's position is capped at it.
+		default:
+			res = h.resumeLocked(c, added, s, last, pos)
+			if !res.Reset {
+				from = s
+			}
+		}
+	}
+	for _, t := range added {
+		c.topics[t] = from
 		subs := h.topics[t]
 		if subs == nil {
 			subs = map[*client]struct{}{}
@@ -146,51 +197,62 @@ func (h *Hub) subscribe(c *client, topics []string, since *uint64, confirm func(
 		}
 		subs[c] = struct{}{}
 	}
-	res := resumeResult{Seq: h.lastSeq.Load()}
-	if since != nil {
-		res = h.resumeLocked(c, topics, *since, res.Seq)
-	}
 	if confirm != nil {
 		confirm(res)
 	}
 	return res
 }
 
-// resumeLocked replays what c missed after since on topics.
-func (h *Hub) resumeLocked(c *client, topics []string, since, last uint64) resumeResult {
-	if since >= last {
-		// The client has seen as far as we have, or further (it comes from
-		// a replica that is ahead): skip what it has already seen.
-		c.lastSeq = max(c.lastSeq, since)
-		return resumeResult{Seq: since}
+// resumeLocked replays what c missed after since on the added topics, up to
+// pos, leaving out what c has been sent already on the topics it holds.
+func (h *Hub) resumeLocked(c *client, added []string, since, last, pos uint64) resumeResult {
+	reset := resumeResult{Seq: pos, Reset: true}
+	if pos > last {
+		// c was told a position this replica has not reached (it resumed
+		// from one that was ahead): what the added topics had up to there
+		// cannot be replayed from here.
+		return reset
 	}
 	if oldest := h.recent.oldest(); oldest == 0 || since+1 < oldest {
 		c.lastSeq = max(c.lastSeq, last)
-		return resumeResult{Seq: last, Reset: true}
+		return reset
 	}
-	want := make(map[string]bool, len(topics))
-	for _, t := range topics {
+	want := make(map[string]bool, len(added))
+	for _, t := range added {
 		want[t] = true
 	}
 	var missed []frame
 	h.recent.each(since, func(e recentEntry) {
 		for _, t := range e.topics {
 			if want[t] {
-				missed = append(missed, e.frame)
+				if !c.sent(e) {
+					missed = append(missed, e.frame)
+				}
 				return
 			}
 		}
 	})
+	c.lastSeq = max(c.lastSeq, last)
 	if len(missed) > maxResume {
-		c.lastSeq = max(c.lastSeq, last)
-		return resumeResult{Seq: last, Reset: true}
+		return reset
 	}
 	for _, f := range missed {
 		c.send(f)
 	}
-	c.lastSeq = max(c.lastSeq, last)
 	h.metrics.delivered.Add(float64(len(missed)))
 	return resumeResult{Seq: last, Missed: len(missed)}
+}
+
+// sent reports whether c has been sent e on a topic it holds: every
+// notification on a held topic after that topic's from has been (by a
+// replay or live). Under the hub's lock.
+func (c *client) sent(e recentEntry) bool {
+	for _, t := range e.topics {
+		if from, ok := c.topics[t]; ok && e.seq > from {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *Hub) unsubscribe(c *client, topics []string) {

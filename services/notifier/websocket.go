@@ -1,11 +1,15 @@
 package notifier
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,16 +23,25 @@ import (
 const (
 	maxFrameBytes  = 4096
 	sendQueueLen   = 256
-	maxTopics      = 100
+	maxTopics      = maxFollows + 56 // every follow, plus topics a client names itself
 	maxTopicLen    = 80
 	writeWait      = 10 * time.Second
 	pongWait       = 60 * time.Second
 	pingPeriod     = pongWait * 9 / 10
 	closeSlow      = 4001 // the send queue overflowed: reconnect and resume
 	closeBadClient = websocket.ClosePolicyViolation
+	// maxRefused is how many client frames in a row may be refused before
+	// the connection is closed with closeBadClient: a client that loops on
+	// a bad hello is told to stop.
+	maxRefused = 10
+	// sinceWait is how long a since ahead of this replica waits for the
+	// replica to catch up (the client saw it on one further along) before
+	// it is refused as beyond the stream.
+	sinceWait = 5 * time.Second
 )
 
-// clientMsg is what a client sends.
+// clientMsg is what a client sends. Its fields are exactly those a hello
+// may carry.
 type clientMsg struct {
 	Type   string   `json:"type"`
 	Topics []string `json:"topics"`
@@ -40,6 +53,10 @@ type clientMsg struct {
 	Follows bool `json:"follows,omitempty"`
 }
 
+// refusal is why a client frame was refused: the code and message of the
+// error frame that answers it.
+type refusal struct{ code, message string }
+
 type wsHandler struct {
 	hub      *Hub
 	log      *slog.Logger
@@ -48,6 +65,8 @@ type wsHandler struct {
 	// (then hello only greets).
 	verifier *auth.Verifier
 	store    *Store
+	// sinceWait: see the constant.
+	sinceWait time.Duration
 }
 
 func newWSHandler(hub *Hub, allowed []string, log *slog.Logger) *wsHandler {
@@ -55,7 +74,7 @@ func newWSHandler(hub *Hub, allowed []string, log *slog.Logger) *wsHandler {
 	for _, o := range allowed {
 		allow[strings.TrimRight(strings.ToLower(o), "/")] = true
 	}
-	return &wsHandler{hub: hub, log: log, upgrader: websocket.Upgrader{
+	return &wsHandler{hub: hub, log: log, sinceWait: sinceWait, upgrader: websocket.Upgrader{
 		// Clients send a few small frames: a small read buffer (frames
 		// larger than it are still read whole, up to maxFrameBytes).
 		ReadBufferSize: 512,
@@ -117,6 +136,7 @@ func (h *wsHandler) readLoop(c *client) {
 	c.conn.SetReadLimit(maxFrameBytes)
 	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	refused := 0 // client frames refused in a row
 	for {
 		typ, data, err := c.conn.ReadMessage()
 		if err != nil {
@@ -132,103 +152,102 @@ func (h *wsHandler) readLoop(c *client) {
 		// which the reader of an idle connection would keep (a goroutine's
 		// stack only shrinks by halves, at a GC), where reading needs 2 KB.
 		done := make(chan struct{})
+		var ok bool
 		go func() {
 			defer close(done)
-			h.handle(c, data)
+			ok = h.handle(c, data)
 		}()
 		<-done
+		if ok {
+			refused = 0
+		} else if refused++; refused >= maxRefused {
+			c.close(closeBadClient, "too many refused frames in a row")
+			return
+		}
 	}
 }
 
-// handle answers one client message. Only c's reader calls it, one message
-// at a time.
-func (h *wsHandler) handle(c *client, data []byte) {
+// handle answers one client message, and reports whether it was accepted.
+// Only c's reader calls it, one message at a time.
+func (h *wsHandler) handle(c *client, data []byte) bool {
+	m, r := decodeClientMsg(data)
+	if r == nil {
+		r = h.answer(c, m)
+	}
+	if r != nil {
+		h.reply(c, map[string]any{"type": "error", "code": r.code, "message": r.message})
+		return false
+	}
+	return true
+}
+
+// decodeClientMsg decodes a client frame. A hello refuses fields it does not
+// know, so that a misspelt topics or since cannot silently cost a client its
+// subscription or its resume; subscribe and unsubscribe ignore them, as they
+// always have, for the clients written before hello took topics.
+func decodeClientMsg(data []byte) (clientMsg, *refusal) {
 	var m clientMsg
 	if err := json.Unmarshal(data, &m); err != nil {
-		h.reply(c, map[string]any{"type": "error", "code": "bad_message", "message": "frames must be JSON objects"})
-		return
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return m, &refusal{"bad_message", fieldTypeMessage(te.Field)}
+		}
+		return m, &refusal{"bad_message", "frames must be JSON objects"}
 	}
-	// Only c's reader changes c.topics, so reading its size is safe.
-	// The limit is on subscribing: a full client must be able to unsubscribe.
-	have := len(c.topics)
-	if m.Type == "unsubscribe" {
-		have = 0
+	if m.Type == "hello" {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&clientMsg{}); err != nil {
+			return m, &refusal{"bad_message", "a hello takes type, token, device, follows, topics and since, not " +
+				strings.TrimPrefix(err.Error(), "json: unknown field ")}
+		}
 	}
-	if msg := validTopics(m.Topics, have); msg != "" && (m.Type == "subscribe" || m.Type == "unsubscribe") {
-		h.reply(c, map[string]any{"type": "error", "code": "bad_topics", "message": msg})
-		return
+	return m, nil
+}
+
+func fieldTypeMessage(field string) string {
+	switch field {
+	case "since":
+		return "since must be a whole number: the seq of the last notification you have seen"
+	case "topics":
+		return "topics must be a list of topics such as city:ghent"
+	case "follows":
+		return "follows must be true or false"
+	default:
+		return field + " must be a string"
 	}
+}
+
+// answer carries out one decoded client message.
+func (h *wsHandler) answer(c *client, m clientMsg) *refusal {
 	switch m.Type {
 	case "hello":
-		h.hello(c, m)
+		return h.hello(c, m)
 	case "subscribe":
-		h.hub.subscribe(c, m.Topics, m.Since, func(r resumeResult) {
-			if r.Reset {
-				h.reply(c, map[string]any{"type": "reset", "seq": r.Seq,
-					"message": "your last seq is outside the resume window; reload the current state"})
-			}
-			h.reply(c, map[string]any{"type": "subscribed", "topics": m.Topics, "seq": r.Seq, "missed": r.Missed})
-		})
+		if r := checkTopics(c, m.Topics); r != nil {
+			return r
+		}
+		if r := h.checkSince(m.Since); r != nil {
+			return r
+		}
+		h.subscribe(c, m.Topics, m.Since)
 	case "unsubscribe":
+		// No limit: a full client must be able to unsubscribe.
+		if msg := validTopics(m.Topics, 0); msg != "" {
+			return &refusal{"bad_topics", msg}
+		}
 		h.hub.unsubscribe(c, m.Topics)
 		h.reply(c, map[string]any{"type": "unsubscribed", "topics": m.Topics})
 	default:
-		h.reply(c, map[string]any{"type": "error", "code": "unknown_type", "message": "type must be hello, subscribe or unsubscribe"})
+		return &refusal{"unknown_type", "type must be hello, subscribe or unsubscribe"}
 	}
+	return nil
 }
 
-// hello identifies the resident (token or device id) and, when asked,
-// subscribes the connection to what they follow, resuming from since.
-func (h *wsHandler) hello(c *client, m clientMsg) {
-	var who, kind string
-	switch {
-	case m.Token != "":
-		if h.verifier == nil {
-			h.reply(c, map[string]any{"type": "error", "code": "bad_token", "message": "tokens are not accepted here"})
-			return
-		}
-		p, err := h.verifier.Verify(m.Token)
-		if err != nil {
-			h.reply(c, map[string]any{"type": "error", "code": "bad_token", "message": "the access token is invalid or expired; refresh it and say hello again"})
-			return
-		}
-		who, kind = "account:"+p.AccountID, "account"
-	case m.Device != "":
-		id, err := uuid.Parse(m.Device)
-		if err != nil || len(m.Device) != 36 {
-			h.reply(c, map[string]any{"type": "error", "code": "bad_device", "message": "device must be a UUID"})
-			return
-		}
-		who, kind = "device:"+id.String(), "device"
-	default:
-		kind = "anonymous"
-	}
-	var topics []string
-	if m.Follows && who != "" && h.store != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		fs, err := h.store.Follows(ctx, who)
-		cancel()
-		if err != nil {
-			h.log.Warn("hello: follows not loaded", "err", err)
-			h.reply(c, map[string]any{"type": "error", "code": "unavailable", "message": "your follows could not be loaded; try again"})
-			return
-		}
-		for _, f := range fs {
-			topics = append(topics, f.Topic)
-		}
-	}
-	if msg := validTopics(topics, len(c.topics)); len(topics) > 0 && msg != "" {
-		h.reply(c, map[string]any{"type": "error", "code": "bad_topics", "message": msg})
-		return
-	}
-	// An account's private topic (a waitlist offer, say) is only ever
-	// subscribed here, after its token verified.
-	topics = append(topics, residentTopics(who)...)
-	h.reply(c, map[string]any{"type": "welcome", "resident": kind, "follows": nonNil(topics)})
-	if len(topics) == 0 {
-		return
-	}
-	h.hub.subscribe(c, topics, m.Since, func(r resumeResult) {
+// subscribe subscribes c to topics, resuming from since, and confirms: a
+// reset when the resume is out of reach, then subscribed.
+func (h *wsHandler) subscribe(c *client, topics []string, since *uint64) {
+	h.hub.subscribe(c, topics, since, func(r resumeResult) {
 		if r.Reset {
 			h.reply(c, map[string]any{"type": "reset", "seq": r.Seq,
 				"message": "your last seq is outside the resume window; reload the current state"})
@@ -237,13 +256,123 @@ func (h *wsHandler) hello(c *client, m clientMsg) {
 	})
 }
 
+// hello identifies the resident (token or device id) and subscribes the
+// connection, in one step, to the topics it lists, to what the resident
+// follows when asked, and to the account's own topic, resuming all of them
+// from since: one replay, one subscribed. A hello that is refused changes
+// nothing.
+func (h *wsHandler) hello(c *client, m clientMsg) *refusal {
+	who, kind, r := h.identify(m)
+	if r != nil {
+		return r
+	}
+	if len(m.Topics) > 0 {
+		if msg := validTopics(m.Topics, 0); msg != "" {
+			return &refusal{"bad_topics", msg}
+		}
+	}
+	var follows []string
+	if m.Follows && who != "" && h.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		fs, err := h.store.Follows(ctx, who)
+		cancel()
+		if err != nil {
+			h.log.Warn("hello: follows not loaded", "err", err)
+			return &refusal{"unavailable", "your follows could not be loaded; say hello again in a moment"}
+		}
+		for _, f := range fs {
+			follows = append(follows, f.Topic)
+		}
+		if msg := validTopics(follows, 0); len(follows) > 0 && msg != "" {
+			return &refusal{"bad_topics", "your follows: " + msg}
+		}
+	}
+	topics := slices.Clone(m.Topics)
+	for _, t := range follows {
+		if !slices.Contains(topics, t) {
+			topics = append(topics, t)
+		}
+	}
+	if len(topics) > 0 {
+		if r := checkTopics(c, topics); r != nil {
+			return r
+		}
+	}
+	if r := h.checkSince(m.Since); r != nil {
+		return r
+	}
+	// An account's private topic (a waitlist offer, say) is only ever
+	// subscribed here, after its token verified; it is not counted.
+	private := residentTopics(who)
+	h.reply(c, map[string]any{"type": "welcome", "resident": kind, "follows": append(nonNil(follows), private...)})
+	if all := append(topics, private...); len(all) > 0 {
+		h.subscribe(c, all, m.Since)
+	}
+	return nil
+}
+
+// identify says who a hello speaks for: "account:<id>", "device:<id>" or ""
+// (anonymous), and its kind.
+func (h *wsHandler) identify(m clientMsg) (who, kind string, r *refusal) {
+	switch {
+	case m.Token != "":
+		if h.verifier == nil {
+			return "", "", &refusal{"bad_token", "tokens are not accepted here"}
+		}
+		p, err := h.verifier.Verify(m.Token)
+		if err != nil {
+			return "", "", &refusal{"bad_token", "the access token is invalid or expired; refresh it and say hello again"}
+		}
+		return "account:" + p.AccountID, "account", nil
+	case m.Device != "":
+		id, err := uuid.Parse(m.Device)
+		if err != nil || len(m.Device) != 36 {
+			return "", "", &refusal{"bad_device", "device must be a UUID"}
+		}
+		return "device:" + id.String(), "device", nil
+	default:
+		return "", "anonymous", nil
+	}
+}
+
+// checkTopics refuses topics that are malformed or would take c past
+// maxTopics. Only c's reader changes c.topics, so it may read them.
+func checkTopics(c *client, topics []string) *refusal {
+	if msg := validTopics(topics, 0); msg != "" {
+		return &refusal{"bad_topics", msg}
+	}
+	added := 0
+	for i, t := range topics {
+		if _, ok := c.topics[t]; !ok && !slices.Contains(topics[:i], t) {
+			added++
+		}
+	}
+	if len(c.topics)+added > maxTopics {
+		return &refusal{"bad_topics", fmt.Sprintf("at most %d topics per connection", maxTopics)}
+	}
+	return nil
+}
+
+// checkSince refuses a since beyond the notification stream. A since ahead
+// of this replica is first given sinceWait for the replica to catch up: the
+// client may have seen it on a replica further along. Trusting a since that
+// no replica has reached would hold back every notification up to it: a
+// silent gap.
+func (h *wsHandler) checkSince(since *uint64) *refusal {
+	if since == nil || h.hub.waitFor(*since, h.sinceWait) {
+		return nil
+	}
+	return &refusal{"bad_since", fmt.Sprintf("since %d is beyond the notification stream (at %d here); "+
+		"send it again without since and reload the current state", *since, h.hub.LastSeq())}
+}
+
 // validTopics returns why topics are unacceptable, or "".
 func validTopics(topics []string, have int) string {
 	if len(topics) == 0 {
 		return "topics must list at least one topic"
 	}
 	if have+len(topics) > maxTopics {
-		return "at most 100 topics per connection"
+		return fmt.Sprintf("at most %d topics per connection", maxTopics)
 	}
 	for _, t := range topics {
 		kind, id, ok := strings.Cut(t, ":")

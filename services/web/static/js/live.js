@@ -1,14 +1,14 @@
 // The live feed: one websocket to the notifier (docs/websocket.md).
 //
-// On every (re)connection the client says hello — with the access token when
-// signed in, else the device id — asking for what the resident follows, and
-// subscribes to the chosen city's topic. Both carry `since`, the highest seq
-// seen, so a reconnection resumes: the server replays exactly what was missed
-// (or answers `reset`, and the page reloads its snapshot). The two replays
-// may overlap (a stall notification is on the city's topic and the vendor's),
-// and a live notification may overtake a replayed one; notifications are
-// therefore deduplicated by seq (a set, not a high-water mark, so that none
-// is lost) and handed on with their seq for ordered display.
+// On every (re)connection the client says one hello — with the access token
+// when signed in, else the device id — that subscribes, in one step, to the
+// chosen city's topic and to what the resident follows, with `since`, the
+// highest seq seen. A reconnection thus resumes everything at once: the
+// server replays exactly what was missed on all those topics, each once (or
+// answers `reset`, and the page reloads its snapshot), then confirms with one
+// `subscribed`. Notifications are still deduplicated by seq (a set, not a
+// high-water mark, so that none is lost), a cheap guard, and handed on with
+// their seq for ordered display.
 //
 // The highest seq is committed (and kept in sessionStorage, so that a reload
 // resumes too) only once the city subscription is confirmed: if the
@@ -36,7 +36,7 @@ const live = {
   held: false, // test hook: stay disconnected until restored
   topic: null, // the city topic wanted
   confirmed: null, // the city topic the server confirmed on this socket
-  resuming: false, // between sending subscribe and its confirmation
+  resuming: false, // between sending hello and its confirmation
   lastSeq: null, // committed: everything up to here has been handled
   pendingMax: null, // highest seq seen during the current resume
   seen: new Set(),
@@ -136,7 +136,6 @@ async function connect() {
     if (signedIn() && session.expiresAt - Date.now() < EARLY_REFRESH_MS) await refresh().catch(() => {});
     if (live.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
     hello(ws);
-    subscribe(ws);
   });
   ws.addEventListener('message', (ev) => {
     if (live.ws === ws) onMessage(ws, ev.data);
@@ -159,16 +158,13 @@ function send(ws, msg) {
   return true;
 }
 
-function hello(ws) {
-  const msg = { type: 'hello', follows: true };
-  if (signedIn() && session.access) msg.token = session.access;
+// hello identifies the resident and subscribes to the city's topic and the
+// resident's follows, resuming them all from the committed seq. asDevice
+// speaks for the device even when signed in (the token was refused).
+function hello(ws, { asDevice = false } = {}) {
+  const msg = { type: 'hello', follows: true, topics: [live.topic] };
+  if (!asDevice && signedIn() && session.access) msg.token = session.access;
   else msg.device = deviceId();
-  if (live.lastSeq !== null) msg.since = live.lastSeq;
-  send(ws, msg);
-}
-
-function subscribe(ws) {
-  const msg = { type: 'subscribe', topics: [live.topic] };
   if (live.lastSeq !== null) msg.since = live.lastSeq;
   live.resuming = true;
   live.pendingMax = null;
@@ -249,15 +245,41 @@ function onReset(msg) {
   live.handlers.onReset?.(msg.seq);
 }
 
+// onError handles a refused frame. A refused hello subscribed nothing, so
+// each case ends in another hello (or a reconnection), never in silence.
 function onError(ws, msg) {
-  if (msg.code === 'bad_token' && Date.now() - live.tokenRetry > 60_000) {
-    // The token expired between our check and the server's: refresh and
-    // start again.
-    live.tokenRetry = Date.now();
-    refresh().catch(() => {}).finally(() => { if (live.ws === ws) restart(); });
-    return;
+  switch (msg.code) {
+    case 'bad_token':
+      if (Date.now() - live.tokenRetry > 60_000) {
+        // The token expired between our check and the server's: refresh and
+        // start again.
+        live.tokenRetry = Date.now();
+        refresh().catch(() => {}).finally(() => { if (live.ws === ws) restart(); });
+        return;
+      }
+      // Refused again so soon: follow the city as the device meanwhile.
+      hello(ws, { asDevice: true });
+      break;
+    case 'bad_since':
+      // Our position is not in this stream (it was reset, say): start
+      // afresh; the page reloads its snapshot on the subscription.
+      forgetPosition();
+      restart();
+      return;
+    case 'unavailable':
+      // The follows could not be loaded: reconnect with backoff.
+      try { ws.close(1000); } catch { /* already closing */ }
+      return;
+    default:
+      break;
   }
   live.handlers.onError?.(msg);
+}
+
+function forgetPosition() {
+  live.lastSeq = null;
+  live.pendingMax = null;
+  if (live.topic) sessionSet(STORE_LIVE, JSON.stringify({ topic: live.topic, seq: null }));
 }
 
 // Hooks for browser tests (only under automation): drop the socket and keep

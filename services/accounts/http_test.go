@@ -248,12 +248,55 @@ func TestRefresh(t *testing.T) {
 		otherDevice := e.signIn(t, "rita@example.org", password)
 		newest := decode[Tokens](t, e.refresh(t, stolen.RefreshToken), http.StatusOK) // the thief refreshes first
 
+		// Too late to be two tabs racing: the owner's copy is reused.
+		e.Clock.Advance(RefreshReuseGrace)
 		p := problem(t, e.refresh(t, stolen.RefreshToken), http.StatusUnauthorized) // the owner's copy is now reused
 		if p.Code != web.EUnauthorized {
 			t.Errorf("problem %+v", p)
 		}
 		problem(t, e.refresh(t, newest.RefreshToken), http.StatusUnauthorized)
 		decode[Tokens](t, e.refresh(t, otherDevice.RefreshToken), http.StatusOK)
+	})
+
+	t.Run("two tabs refreshing with one token at once both stay signed in, with one successor", func(t *testing.T) {
+		e.restLimiters() // each case signs in afresh
+		tok := e.signIn(t, "rita@example.org", password)
+		const tabs = 20
+		got := make([]response, tabs)
+		var wg sync.WaitGroup
+		for i := range tabs {
+			wg.Go(func() { got[i] = e.refresh(t, tok.RefreshToken) })
+		}
+		wg.Wait()
+		var successor string
+		for i, r := range got {
+			tt := decode[Tokens](t, r, http.StatusOK)
+			if successor == "" {
+				successor = tt.RefreshToken
+			}
+			if tt.RefreshToken != successor || tt.RefreshToken == tok.RefreshToken {
+				t.Errorf("tab %d got refresh token %q, want the one successor %q", i, tt.RefreshToken, successor)
+			}
+			if e.principal(t, tt.AccessToken).AccountID != tok.Account.ID {
+				t.Errorf("tab %d got an access token for another account", i)
+			}
+		}
+		e.Clock.Advance(10 * time.Second) // a reload presents the old token again, still within the window
+		again := decode[Tokens](t, e.refresh(t, tok.RefreshToken), http.StatusOK)
+		if again.RefreshToken != successor {
+			t.Errorf("presented again within the window: a new successor %q, want %q", again.RefreshToken, successor)
+		}
+		next := decode[Tokens](t, e.refresh(t, successor), http.StatusOK)
+		decode[Tokens](t, e.refresh(t, next.RefreshToken), http.StatusOK)
+	})
+
+	t.Run("a token presented again after the grace window signs out its family", func(t *testing.T) {
+		e.restLimiters() // each case signs in afresh
+		tok := e.signIn(t, "rita@example.org", password)
+		next := decode[Tokens](t, e.refresh(t, tok.RefreshToken), http.StatusOK)
+		e.Clock.Advance(RefreshReuseGrace)
+		problem(t, e.refresh(t, tok.RefreshToken), http.StatusUnauthorized)
+		problem(t, e.refresh(t, next.RefreshToken), http.StatusUnauthorized)
 	})
 
 	t.Run("reuse deep in a family revokes the newest token", func(t *testing.T) {

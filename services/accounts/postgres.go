@@ -1,7 +1,11 @@
 package accounts
 
 import (
+	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -100,81 +104,222 @@ func hashToken(tok string) []byte {
 	return sum[:]
 }
 
-// IssueRefresh creates a refresh token in family (a new family when empty).
-func (s *Store) IssueRefresh(ctx context.Context, q interface {
+// RefreshReuseGrace is how long after its rotation a refresh token may be
+// presented again and still be answered, with the successor that rotation
+// issued: two tabs, or a page reload racing an in-flight refresh, present one
+// token twice within a second or so. Later, presenting it again revokes its
+// family (theft detection). Keep it short: within it, a stolen copy of a
+// just-rotated token is as good as the owner's.
+const RefreshReuseGrace = 30 * time.Second
+
+// execer is a pool or a transaction.
+type execer interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
-}, accountID, family string, now time.Time) (string, time.Time, error) {
+}
+
+// IssueRefresh creates a refresh token in family (a new family when empty).
+func (s *Store) IssueRefresh(ctx context.Context, q execer, accountID, family string, now time.Time) (string, time.Time, error) {
 	if q == nil {
 		q = s.pool
 	}
 	if family == "" {
 		family = newID()
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", time.Time{}, err
-	}
-	tok := base64.RawURLEncoding.EncodeToString(b)
-	exp := now.Add(RefreshTTL)
-	if _, err := q.Exec(ctx, `
-		INSERT INTO refresh_tokens (id, account_id, family, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		newID(), accountID, family, hashToken(tok), exp); err != nil {
+	tok, err := newRefreshToken()
+	if err != nil {
 		return "", time.Time{}, fmt.Errorf("accounts: issue refresh token: %w", err)
 	}
+	exp := now.Add(RefreshTTL)
+	if err := insertRefresh(ctx, q, tok, accountID, family, nil, exp); err != nil {
+		return "", time.Time{}, err
+	}
 	return tok, exp, nil
+}
+
+func newRefreshToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// insertRefresh stores tok (hashed) in family; parent is the token it
+// replaces, nil for a sign-in.
+func insertRefresh(ctx context.Context, q execer, tok, accountID, family string, parent *string, exp time.Time) error {
+	if _, err := q.Exec(ctx, `
+		INSERT INTO refresh_tokens (id, account_id, family, token_hash, expires_at, parent_id) VALUES ($1, $2, $3, $4, $5, $6)`,
+		newID(), accountID, family, hashToken(tok), exp, parent); err != nil {
+		return fmt.Errorf("accounts: issue refresh token: %w", err)
+	}
+	return nil
 }
 
 var errBadRefresh = web.Errorf(web.EUnauthorized, "the refresh token is invalid, expired or already used; sign in again")
 
 // Rotate uses a refresh token once and returns its account and a new token of
-// the same family. A token used twice revokes its family: one of the two
-// holders is not its owner.
+// the same family. A token presented again after its rotation gets the same
+// successor while within RefreshReuseGrace, the successor unused and the
+// family not revoked; otherwise it revokes its family: one of the two holders
+// is not its owner. A family is revoked when any of its tokens is, so a
+// rotation that races a revocation cannot outlive it.
+//
+// Only hashes are stored, so the successor cannot be looked up as plaintext;
+// it is kept sealed with a key only the rotated token yields (sealSuccessor).
+// Issuing a fresh successor to the second request instead would leave one of
+// the two callers holding a superseded token (which one depends on which
+// response a browser stores last) and sign it out at its next refresh.
 func (s *Store) Rotate(ctx context.Context, tok string, now time.Time) (Account, string, time.Time, error) {
+	next, err := newRefreshToken()
+	if err != nil {
+		return Account{}, "", time.Time{}, fmt.Errorf("accounts: refresh: %w", err)
+	}
+	sealed, err := sealSuccessor(tok, next)
+	if err != nil {
+		return Account{}, "", time.Time{}, fmt.Errorf("accounts: refresh: %w", err)
+	}
 	var (
-		acc           Account
-		newTok        string
-		exp           time.Time
-		reuseDetected bool
+		acc     Account
+		issued  string
+		exp     time.Time
+		rotated bool // a first use, not a grace answer
+		refused bool
 	)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var accountID, family string
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var id, accountID, family string
 		err := tx.QueryRow(ctx, `
-			UPDATE refresh_tokens SET used_at = $2
+			UPDATE refresh_tokens t SET used_at = $2, successor_sealed = $3
 			WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-			RETURNING account_id::text, family::text`, hashToken(tok), now).Scan(&accountID, &family)
-		if errors.Is(err, pgx.ErrNoRows) {
-			tag, err := tx.Exec(ctx, `
-				UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND family =
-					(SELECT family FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL)`, hashToken(tok), now)
+			  AND NOT EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.family = t.family AND f.revoked_at IS NOT NULL)
+			RETURNING id::text, account_id::text, family::text`, hashToken(tok), now, sealed).Scan(&id, &accountID, &family)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			// Used already (or unknown, expired, revoked): another request
+			// may have rotated it a moment ago. Its row lock made this
+			// statement wait for that commit, so the next one sees it.
+			var ok bool
+			accountID, issued, exp, ok, err = presentedAgain(ctx, tx, tok, now)
 			if err != nil {
 				return err
 			}
-			reuseDetected = tag.RowsAffected() > 0
-			return errBadRefresh
-		}
-		if err != nil {
+			if !ok {
+				refused = true
+				return nil // commit: a revocation must stick
+			}
+		case err != nil:
 			return err
+		default:
+			issued, exp, rotated = next, now.Add(RefreshTTL), true
+			if err := insertRefresh(ctx, tx, issued, accountID, family, &id, exp); err != nil {
+				return err
+			}
 		}
 		acc, _, err = scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+`, password_hash FROM accounts WHERE id = $1`, accountID))
-		if err != nil {
-			return err
-		}
-		newTok, exp, err = s.IssueRefresh(ctx, tx, accountID, family, now)
 		return err
 	})
-	if reuseDetected {
-		// The revocation must stick although the transaction above failed.
-		_, _ = s.pool.Exec(ctx, `
-			UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND family =
-				(SELECT family FROM refresh_tokens WHERE token_hash = $1)`, hashToken(tok), now)
-	}
 	if err != nil {
-		if errors.Is(err, errBadRefresh) {
-			return Account{}, "", time.Time{}, errBadRefresh
-		}
 		return Account{}, "", time.Time{}, fmt.Errorf("accounts: refresh: %w", err)
 	}
-	return acc, newTok, exp, nil
+	if refused {
+		return Account{}, "", time.Time{}, errBadRefresh
+	}
+	if rotated {
+		s.sweepSealed(ctx, now)
+	}
+	return acc, issued, exp, nil
+}
+
+// presentedAgain answers a refresh token that the rotation's UPDATE did not
+// take. Within the grace window it returns the successor that token's
+// rotation issued; a token used earlier, or whose successor has moved on, has
+// its family revoked; ok is false unless a successor is returned.
+func presentedAgain(ctx context.Context, tx pgx.Tx, tok string, now time.Time) (accountID, successor string, exp time.Time, ok bool, err error) {
+	var (
+		usedAt, revokedAt *time.Time
+		sealed            []byte
+		succHash          []byte
+		succUsed, succRev *time.Time
+		succExp           *time.Time
+		familyRevoked     bool
+	)
+	err = tx.QueryRow(ctx, `
+		SELECT t.account_id::text, t.used_at, t.revoked_at, t.successor_sealed,
+		       s.token_hash, s.used_at, s.revoked_at, s.expires_at,
+		       EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.family = t.family AND f.revoked_at IS NOT NULL)
+		FROM refresh_tokens t LEFT JOIN refresh_tokens s ON s.parent_id = t.id
+		WHERE t.token_hash = $1`, hashToken(tok)).Scan(&accountID, &usedAt, &revokedAt, &sealed,
+		&succHash, &succUsed, &succRev, &succExp, &familyRevoked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", time.Time{}, false, nil // unknown
+	}
+	if err != nil {
+		return "", "", time.Time{}, false, err
+	}
+	if usedAt == nil {
+		return "", "", time.Time{}, false, nil // expired, or revoked before use
+	}
+	if revokedAt == nil && !familyRevoked && now.Sub(*usedAt) < RefreshReuseGrace &&
+		succHash != nil && succUsed == nil && succRev == nil && succExp != nil && succExp.After(now) && sealed != nil {
+		if next, err := openSuccessor(tok, sealed); err == nil && bytes.Equal(hashToken(next), succHash) {
+			return accountID, next, *succExp, true, nil
+		}
+	}
+	_, err = tx.Exec(ctx, `
+		UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND family =
+			(SELECT family FROM refresh_tokens WHERE token_hash = $1)`, hashToken(tok), now)
+	return "", "", time.Time{}, false, err
+}
+
+// sweepSealed clears sealed successors whose grace window is over (with a
+// margin for replicas' clocks), so that the database keeps no way to a live
+// token for longer than the window. It never waits on a locked row; what it
+// leaves, a later rotation sweeps.
+func (s *Store) sweepSealed(ctx context.Context, now time.Time) {
+	// Best effort: a failure leaves a few sealed values for the next sweep;
+	// it must not fail the refresh that already committed.
+	_, _ = s.pool.Exec(ctx, `
+		UPDATE refresh_tokens SET successor_sealed = NULL WHERE id IN (
+			SELECT id FROM refresh_tokens WHERE successor_sealed IS NOT NULL AND used_at < $1
+			ORDER BY used_at LIMIT 100 FOR UPDATE SKIP LOCKED)`, now.Add(-2*RefreshReuseGrace))
+}
+
+// sealSuccessor encrypts next (AES-256-GCM) with a key derived from tok by
+// HKDF. The database stores SHA-256(tok), which does not yield the key: only
+// a caller presenting tok can open what is sealed.
+func sealSuccessor(tok, next string) ([]byte, error) {
+	aead, err := successorAEAD(tok)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, []byte(next), nil), nil
+}
+
+func openSuccessor(tok string, sealed []byte) (string, error) {
+	aead, err := successorAEAD(tok)
+	if err != nil {
+		return "", err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return "", errors.New("sealed successor too short")
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], nil)
+	return string(plain), err
+}
+
+func successorAEAD(tok string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(tok), nil, "piazza refresh token successor v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }
 
 // Revoke ends the family of a refresh token (sign-out).

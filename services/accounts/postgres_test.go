@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -28,32 +29,141 @@ func issue(tb testing.TB, s *Store, accountID string, now time.Time) string {
 	return tok
 }
 
+// familyCount counts the tokens of tok's family, and those still usable.
+func familyCount(tb testing.TB, s *Store, tok string) (total, live int) {
+	tb.Helper()
+	err := s.pool.QueryRow(context.Background(), `
+		SELECT count(*), count(*) FILTER (WHERE used_at IS NULL AND revoked_at IS NULL) FROM refresh_tokens
+		WHERE family = (SELECT family FROM refresh_tokens WHERE token_hash = $1)`, hashToken(tok)).Scan(&total, &live)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return total, live
+}
+
 func TestRotate(t *testing.T) {
 	s := newStore(t, newDatabase(t))
 	ctx := context.Background()
 	now := time.Date(2026, 5, 2, 9, 0, 0, 0, time.UTC)
 	a := createAccount(t, s, "rota@example.org")
 
-	t.Run("concurrent uses of one refresh token: exactly one succeeds", func(t *testing.T) {
+	t.Run("20 concurrent uses of one refresh token all get the same successor, and the family stays one", func(t *testing.T) {
 		tok := issue(t, s, a.ID, now)
-		const n = 8
+		const n = 20
+		got := make([]string, n)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Go(func() { _, _, _, errs[i] = s.Rotate(ctx, tok, now) })
+			wg.Go(func() { _, got[i], _, errs[i] = s.Rotate(ctx, tok, now) })
 		}
 		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case !errors.Is(err, errBadRefresh):
-				t.Errorf("Rotate: %v, want success or errBadRefresh", err)
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("rotation %d: %v, want success", i, err)
+			}
+			if got[i] != got[0] {
+				t.Errorf("rotation %d returned another successor: the family forked", i)
 			}
 		}
-		if ok != 1 {
-			t.Errorf("%d of %d concurrent rotations succeeded, want 1", ok, n)
+		if total, live := familyCount(t, s, tok); total != 2 || live != 1 {
+			t.Errorf("family has %d tokens, %d live; want 2 with 1 live", total, live)
+		}
+		if _, _, _, err := s.Rotate(ctx, got[0], now.Add(time.Minute)); err != nil {
+			t.Errorf("the successor: %v", err)
+		}
+	})
+
+	t.Run("a token presented again within the grace window gets the same successor", func(t *testing.T) {
+		tok := issue(t, s, a.ID, now)
+		acc, next, exp, err := s.Rotate(ctx, tok, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc2, again, exp2, err := s.Rotate(ctx, tok, now.Add(RefreshReuseGrace-time.Second))
+		if err != nil {
+			t.Fatalf("presented again within the window: %v", err)
+		}
+		if again != next || !exp2.Equal(exp) || acc2.ID != acc.ID {
+			t.Errorf("got another successor (%v, expires %v) than the rotation's (expires %v)", again != next, exp2, exp)
+		}
+		if total, live := familyCount(t, s, tok); total != 2 || live != 1 {
+			t.Errorf("family has %d tokens, %d live; want 2 with 1 live", total, live)
+		}
+		if _, _, _, err := s.Rotate(ctx, next, now.Add(time.Minute)); err != nil {
+			t.Errorf("the successor: %v", err)
+		}
+	})
+
+	t.Run("a token presented again once the grace window is over revokes its family", func(t *testing.T) {
+		tok := issue(t, s, a.ID, now)
+		_, next, _, err := s.Rotate(ctx, tok, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := s.Rotate(ctx, tok, now.Add(RefreshReuseGrace)); !errors.Is(err, errBadRefresh) {
+			t.Fatalf("presented again after the window: %v, want errBadRefresh", err)
+		}
+		if _, _, _, err := s.Rotate(ctx, next, now.Add(RefreshReuseGrace)); !errors.Is(err, errBadRefresh) {
+			t.Errorf("the successor after the family was revoked: %v, want errBadRefresh", err)
+		}
+		if total, live := familyCount(t, s, tok); total != 2 || live != 0 {
+			t.Errorf("family has %d tokens, %d live; want none live", total, live)
+		}
+	})
+
+	t.Run("a token presented again after its successor was used revokes its family, even within the window", func(t *testing.T) {
+		tok := issue(t, s, a.ID, now)
+		_, next, _, err := s.Rotate(ctx, tok, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := s.Rotate(ctx, next, now.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := s.Rotate(ctx, tok, now.Add(2*time.Second)); !errors.Is(err, errBadRefresh) {
+			t.Fatalf("presented again: %v, want errBadRefresh", err)
+		}
+		if total, live := familyCount(t, s, tok); total != 3 || live != 0 {
+			t.Errorf("family has %d tokens, %d live; want none live", total, live)
+		}
+	})
+
+	t.Run("a revoked family gets no grace", func(t *testing.T) {
+		tok := issue(t, s, a.ID, now)
+		_, next, _, err := s.Rotate(ctx, tok, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Revoke(ctx, next, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := s.Rotate(ctx, tok, now.Add(time.Second)); !errors.Is(err, errBadRefresh) {
+			t.Errorf("presented again after sign-out: %v, want errBadRefresh", err)
+		}
+	})
+
+	t.Run("the sealed successor is cleared once the window is over, and never holds the token in clear", func(t *testing.T) {
+		tok := issue(t, s, a.ID, now)
+		_, next, _, err := s.Rotate(ctx, tok, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sealed []byte
+		if err := s.pool.QueryRow(ctx, `SELECT successor_sealed FROM refresh_tokens WHERE token_hash = $1`, hashToken(tok)).Scan(&sealed); err != nil {
+			t.Fatal(err)
+		}
+		if len(sealed) == 0 || bytes.Contains(sealed, []byte(next)) {
+			t.Fatalf("sealed successor = %q", sealed)
+		}
+		// Any later rotation sweeps what is past the window.
+		if _, _, _, err := s.Rotate(ctx, issue(t, s, a.ID, now), now.Add(3*RefreshReuseGrace)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.pool.QueryRow(ctx, `SELECT successor_sealed FROM refresh_tokens WHERE token_hash = $1`, hashToken(tok)).Scan(&sealed); err != nil {
+			t.Fatal(err)
+		}
+		if sealed != nil {
+			t.Error("the sealed successor is still there after the window")
 		}
 	})
 

@@ -3,7 +3,6 @@ package calendar
 import (
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -187,10 +186,9 @@ func handleSubmit(store *Store, log *slog.Logger) http.Handler {
 			web.WriteError(w, r, log, err)
 			return
 		}
-		scheme, host := baseURL(r)
 		w.Header().Set("Location", "/api/v1/calendar/events/"+e.ID)
-		web.JSON(w, http.StatusCreated, Submission{Event: view(r, e, false), StatusToken: token,
-			StatusURL: scheme + "://" + host + "/api/v1/calendar/events/" + e.ID + "?token=" + url.QueryEscape(token)})
+		w.Header().Set("Cache-Control", "no-store")
+		web.JSON(w, http.StatusCreated, Submission{Event: view(r, e, false), StatusToken: token, StatusURL: statusURL(r, e.ID, token)})
 	})
 }
 

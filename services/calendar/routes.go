@@ -21,10 +21,15 @@ func routes(mux *http.ServeMux, store *Store, log *slog.Logger, now func() time.
 	mux.Handle("GET "+p+"/cities/{city}/today", handleCalendar(store, log, now, todayRange))
 	mux.Handle("GET "+p+"/cities/{city}/weekend", handleCalendar(store, log, now, weekendRange))
 	mux.Handle("GET "+p+"/events/{id}", handleGetEvent(store, log))
+	mux.Handle("GET "+p+"/cities/{city}/categories", handleCategories(store, log, now))
+	mux.Handle("GET "+p+"/cities/{city}/places", handlePlaces(store, log, now))
 
 	// Managers edit; anyone submits to the moderation queue. A signed-in
 	// caller's POSTs take an Idempotency-Key; anonymous submissions are
-	// limited per client address instead.
+	// limited per client address. A keyed submission's answer, kept for its
+	// replay, holds the submitter's status token until the key expires (24
+	// hours): a retry must get the token, and the token only shows the state
+	// of that one submission. The events table keeps only its hash.
 	idem := &idempotency.Keys{Pool: store.pool, Log: log, Scope: func(r *http.Request) string {
 		p, _ := auth.FromContext(r.Context())
 		return p.AccountID
@@ -32,6 +37,7 @@ func routes(mux *http.ServeMux, store *Store, log *slog.Logger, now func() time.
 	submissions := web.NewLimiter(time.Minute, 5) // 5 at once, then one a minute
 	mux.Handle("POST "+p+"/cities/{city}/events", idem.Wrap(handleCreate(store, log)))
 	mux.Handle("POST "+p+"/cities/{city}/submissions", limitSubmissions(submissions, now, log, idem.Wrap(handleSubmit(store, log))))
+	mux.Handle("GET "+p+"/submissions/{id}", handleSubmissionStatus(store, log))
 	mux.Handle("GET "+p+"/cities/{city}/moderation", handleModeration(store, log))
 	mux.Handle("PATCH "+p+"/events/{id}", handleUpdate(store, log))
 	mux.Handle("POST "+p+"/events/{id}/approve", idem.Wrap(handleReview(store, log, true)))

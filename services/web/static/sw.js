@@ -66,6 +66,7 @@ async function cacheFirst(req) {
 
 function cacheable(req, url) {
   return !req.headers.has('Authorization') && !req.headers.has('X-Piazza-Device')
+    && !url.searchParams.has('token')
     && CACHEABLE_API.some((p) => url.pathname.startsWith(p));
 }
 
@@ -73,7 +74,9 @@ async function networkFirst(req, url) {
   const keep = cacheable(req, url);
   try {
     const res = await fetch(req);
-    if (keep && res.ok) {
+    // An answer marked no-store (a submitter's status, which its URL's token
+    // unlocks) is never kept, whatever its path.
+    if (keep && res.ok && !/no-store/i.test(res.headers.get('Cache-Control') || '')) {
       const copy = res.clone();
       caches.open(API_CACHE).then((c) => c.put(req, copy)).catch(() => {});
     }

@@ -7,6 +7,8 @@
 //   #/manage-calendar/<city>/<event id>   edit one event, its occurrences, cancel the series
 //   #/manage-calendar/<city>/moderation   submissions waiting for review
 //   #/suggest-event/<city>                anyone suggests an event
+//   #/suggest-event/<city>/status/<id>/<token>   what became of a suggestion (the token
+//                                         stays in the fragment, which is never sent to a server)
 //
 // Hooks:
 //   form[data-form="event"][data-event-id]   fields by name: title, description, place_id, address, category,
@@ -20,8 +22,10 @@
 //   form[data-form="cancel-series"] (reason)
 //   #moderation li[data-event-id]  button[data-action="approve"], form[data-form="reject"] (reason)
 //   #submission-status a[data-link="status"]     after suggesting; button[data-action="suggest-another"]
+//   #submission-state[data-state="pending"|"approved"|"rejected"][data-status]   the status page;
+//       a[data-link="event"] once approved, .cal-reason the manager's reason, button[data-action="refresh-status"]
 
-import { h, t, tEnum, state, formatDate, addDays, notify, errorText, AppError } from './core.js';
+import { h, t, tEnum, state, formatDate, formatDateTime, addDays, notify, errorText, AppError } from './core.js';
 import { api, keyFor, settleKey, managesCity } from './api.js';
 import { field, formError, busy, showErrors, clearErrors } from './forms.js';
 import {
@@ -88,6 +92,8 @@ function updateRule(form, tz) {
   for (const el of form.querySelectorAll('[data-timed]')) el.hidden = allDay;
   const start = form.elements.start_date.value;
   form.querySelector('#rrule-summary').textContent = summary(rule);
+  // "primo sabato", "prima domenica": the ordinals agree with the weekday.
+  for (const o of form.elements.nth?.options ?? []) o.textContent = ordinalLabel(Number(o.value), rule.weekday);
   form.querySelector('#rrule-code').textContent = buildRRULE(rule, { allDay, tz }) || '—';
   const hint = form.querySelector('#rrule-start-hint');
   if (start && !matchesStart(rule, start)) {
@@ -430,25 +436,89 @@ function formatEventWhen(ev) {
 
 // ---------- suggest an event (anyone) ----------
 
+// statusLink is the web page that follows a submission.
+function statusLink(slug, id, token) {
+  return `#/suggest-event/${enc(slug)}/status/${enc(id)}/${enc(token)}`;
+}
+
+// statusOfHash reads #/suggest-event/<city>/status/<id>/<token>. The shell's
+// router names the page by its first two parts; the rest is this page's.
+function statusOfHash() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/').map((p) => {
+    try { return decodeURIComponent(p); } catch { return p; }
+  });
+  if (parts[0] !== 'suggest-event' || parts[2] !== 'status' || !parts[3] || !parts[4] || parts.length > 5) return null;
+  return { id: parts[3], token: parts[4] };
+}
+
+function renderStatus(ctx, slug, st) {
+  const city = cityOf(slug);
+  const back = h('p', {}, h('a', { href: `#/calendar/${enc(slug)}` }, t('calendar.editor.back')));
+  if (!st) {
+    return [h('h1', { tabindex: '-1' }, t('calendar.submission.heading')),
+      h('p', { id: 'submission-state', class: 'alert', dataset: { state: 'unknown' } }, t('calendar.submission.not_found')), back];
+  }
+  const cancelled = st.state === 'approved' && st.status === 'cancelled';
+  const when = (st.start ?? '').length > 10 ? formatDateTime(st.starts_at, st.timezone) : formatDate((st.start ?? '').slice(0, 10), 'medium');
+  let says;
+  if (st.state === 'pending') says = t('calendar.submission.pending');
+  else if (st.state === 'rejected') says = t('calendar.submission.rejected');
+  else if (cancelled) says = t('calendar.submission.cancelled');
+  else says = t('calendar.submission.approved');
+  return [
+    h('h1', { tabindex: '-1' }, t('calendar.submission.heading')),
+    h('section', { id: 'submission-state', class: `card cal-submission cal-submission-${st.state}`, 'aria-labelledby': 'submission-title',
+      dataset: { state: st.state, status: st.status } },
+    h('h2', { id: 'submission-title', class: 'card-title' }, st.title),
+    h('p', { class: 'muted' }, t('calendar.submission.when', { city: city?.name ?? st.city, date: when })),
+    h('p', { class: 'cal-submission-state' }, h('strong', {}, tEnum('calendar.submission.state', st.state)), ' — ', says),
+    st.reason ? h('p', { class: 'cal-reason' }, t('calendar.submission.reason', { reason: st.reason })) : null,
+    st.state === 'approved' && !cancelled ? h('p', {}, h('a', { href: `#/calendar/${enc(st.city || slug)}/${enc((st.start ?? '').slice(0, 10))}`, dataset: { link: 'event' } },
+      t('calendar.submission.see_event'))) : null,
+    h('p', { class: 'muted' }, t('calendar.submission.checked', { time: formatDateTime(new Date().toISOString()) }))),
+    h('p', {},
+      h('button', { type: 'button', class: 'button button-quiet', dataset: { action: 'refresh-status' }, onclick: () => ctx.reload({ focusKey: 'refresh-status' }) },
+        t('calendar.submission.refresh')), ' ',
+      h('a', { href: `#/suggest-event/${enc(slug)}` }, t('calendar.suggest.another'))),
+    back,
+  ];
+}
+
 export const suggestPage = {
   name: 'suggest-event',
   async load(ctx) {
     const slug = ctx.params.city;
     ctx.useCity(slug);
+    const want = statusOfHash();
+    if (want) {
+      try {
+        const st = await api('GET', `${CAL}/submissions/${enc(want.id)}`, { auth: false, signal: ctx.signal, query: { token: want.token } });
+        return { slug, status: st };
+      } catch (err) {
+        if (err?.status === 404) return { slug, status: null };
+        throw err;
+      }
+    }
     return { slug, places: await loadPlaces(slug, ctx.signal) };
   },
-  render(ctx, { slug, places }) {
+  render(ctx, data) {
+    const { slug, places } = data;
+    if ('status' in data) return renderStatus(ctx, slug, data.status);
     const city = cityOf(slug);
     const tz = city?.timezone ?? 'UTC';
     const done = ctx.state.submitted;
     if (done) {
-      const url = new URL(done.status_url, location.href).href;
+      // The page to keep, not the API's URL: it shows the state in words.
+      const url = new URL(statusLink(slug, done.event?.id ?? '', done.status_token ?? ''), location.href).href;
       return [
         h('h1', { tabindex: '-1' }, t('calendar.suggest.thanks_heading')),
         h('div', { id: 'submission-status', class: 'card' },
           h('p', {}, t('calendar.suggest.thanks', { title: done.event?.title ?? '' })),
           h('p', {}, t('calendar.suggest.keep_link')),
-          h('p', {}, h('a', { href: url, dataset: { link: 'status' } }, url)),
+          h('p', { class: 'cal-status-link' }, h('a', { href: url, dataset: { link: 'status' } }, url)),
+          navigator.clipboard ? h('p', {}, h('button', { type: 'button', class: 'button button-small button-quiet', dataset: { action: 'copy-status' }, onclick: () => {
+            navigator.clipboard.writeText(url).then(() => notify(t('calendar.suggest.copied')), () => notify(t('calendar.suggest.copy_failed'), 'error'));
+          } }, t('calendar.suggest.copy_link'))) : null,
           h('p', {}, tEnum('calendar.status', done.event?.status ?? 'pending_review'))),
         h('p', {},
           h('button', { type: 'button', class: 'button button-quiet', dataset: { action: 'suggest-another' }, onclick: () => {

@@ -2,8 +2,10 @@
 // and a 7-day grid on wide screens, from one accessible structure: a section
 // per day with a heading and a list of its entries (CSS lays the sections out
 // as grid columns and places each entry by its local start and end in the
-// city's timezone). Filters by place, category and words; this weekend;
-// "add to my calendar" and subscribe links.
+// city's timezone). Filters by place, category and words (the choices and
+// their counts come from the calendar API); this weekend; "add to my
+// calendar" and subscribe links. The week is one tab stop: arrow keys move
+// between days and entries (a roving tabindex), Enter opens an entry.
 //
 // Route: #/calendar/<city>[/<yyyy-mm-dd>]   (the week holding that date)
 //
@@ -12,9 +14,10 @@
 //   #week                                    the grid (display: grid on wide screens)
 //   #week section.cal-day[data-date]         one day; h2 is its full date
 //   #week li.cal-entry[data-entry-id][data-event-id][data-kind][data-date]
-//        [data-start][data-end][data-all-day][data-status]   data-start/end are local HH:MM
+//        [data-start][data-end][data-all-day][data-status][data-category]   data-start/end are local HH:MM
+//   #week [data-grid-stop]                   the keyboard's stops: each day's h2, then its entries' buttons
 //   button[data-action="prev-week"|"next-week"|"this-week"|"weekend"]
-//   form[data-form="calendar-filters"] (place, category, q)
+//   form[data-form="calendar-filters"] (place, category, q); options carry data-upcoming
 //   #entry-detail[data-entry-id]             the chosen entry: a[data-link="ics"|"webcal-city"|
 //                                            "webcal-place"|"webcal-category"|"atom"|"edit"]
 //   #calendar-feeds                          the feeds of the week's filters
@@ -24,6 +27,8 @@ import { api, managesCity, signedIn } from './api.js';
 import { localParts, weekdayOf } from './recurrence.js';
 
 export const CAL = '/api/v1/calendar';
+// Suggestions for an event's category in the editor; the calendar's filter
+// lists the categories the API has in use.
 export const KNOWN_CATEGORIES = ['market', 'music', 'culture', 'food', 'kids', 'sport', 'community', 'other'];
 
 export const cityOf = (slug) => state.cities.find((c) => c.slug === slug);
@@ -49,10 +54,23 @@ export function webcal(url) {
   return `webcal://${u.host}${u.pathname}${u.search}`;
 }
 
+// loadPlaces is the places the calendar knows (those an event may name and
+// the filter may choose), each with its upcoming count.
 export async function loadPlaces(slug, signal) {
   try {
-    const body = await api('GET', `cities/${enc(slug)}/places`, { auth: false, signal, query: { limit: 100 } });
+    const body = await api('GET', `${CAL}/cities/${enc(slug)}/places`, { auth: false, signal });
     return (Array.isArray(body?.items) ? body.items : []).filter((p) => p && p.id);
+  } catch (err) {
+    if (err?.name === 'AbortError') throw err;
+    return [];
+  }
+}
+
+// loadCategories is the categories with something to come, with counts.
+export async function loadCategories(slug, signal) {
+  try {
+    const body = await api('GET', `${CAL}/cities/${enc(slug)}/categories`, { auth: false, signal });
+    return (Array.isArray(body?.items) ? body.items : []).filter((c) => c && typeof c.slug === 'string');
   } catch (err) {
     if (err?.name === 'AbortError') throw err;
     return [];
@@ -149,8 +167,8 @@ function entryItem(ctx, x, tz) {
   },
   h('button', {
     type: 'button', class: 'cal-entry-button', 'aria-label': entryLabel(x, tz),
-    'aria-expanded': ctx.state.selected === e.id ? 'true' : 'false', 'aria-controls': 'entry-detail',
-    dataset: { focusKey: `entry-${e.id}-${x.date}` },
+    'aria-expanded': ctx.state.selected === e.id ? 'true' : 'false', 'aria-controls': 'entry-detail', tabindex: '-1',
+    dataset: { focusKey: `entry-${e.id}-${x.date}`, gridStop: '', gridMin: String(e.all_day || x.strip ? -1 : x.startMin) },
     onclick: () => { ctx.state.selected = ctx.state.selected === e.id ? null : e.id; ctx.repaint(); },
   },
   e.all_day ? null : h('span', { class: 'cal-time' }, timeText(x, tz)),
@@ -209,6 +227,9 @@ function detail(ctx, slug, tz, items) {
   );
 }
 
+// withCount labels a filter choice with how much is coming up there.
+const withCount = (label, n) => (Number.isFinite(n) ? t('calendar.filter_choice', { label, count: n }) : label);
+
 function filtersForm(ctx, places, categories) {
   const f = ctx.state.filters;
   const submit = (ev) => {
@@ -222,14 +243,77 @@ function filtersForm(ctx, places, categories) {
     h('div', { class: 'field' }, h('label', { for: 'cal-place' }, t('calendar.filter_place')),
       h('select', { id: 'cal-place', name: 'place' },
         h('option', { value: '' }, t('calendar.any_place')),
-        places.map((p) => h('option', { value: p.id, selected: p.id === f.place }, p.name)))),
+        places.map((p) => h('option', { value: p.id, selected: p.id === f.place, dataset: { upcoming: p.upcoming == null ? null : String(p.upcoming) } },
+          withCount(p.name, p.upcoming))))),
     h('div', { class: 'field' }, h('label', { for: 'cal-category' }, t('calendar.filter_category')),
       h('select', { id: 'cal-category', name: 'category' },
         h('option', { value: '' }, t('calendar.any_category')),
-        categories.map((c) => h('option', { value: c, selected: c === f.category }, categoryLabel(c))))),
+        categories.map((c) => h('option', { value: c.slug, selected: c.slug === f.category, dataset: { upcoming: c.upcoming == null ? null : String(c.upcoming) } },
+          withCount(categoryLabel(c.slug), c.upcoming))))),
     h('div', { class: 'field' }, h('label', { for: 'cal-q' }, t('calendar.filter_text')),
       h('input', { id: 'cal-q', name: 'q', type: 'search', value: f.q ?? '' })),
     h('button', { type: 'submit', class: 'button' }, t('calendar.apply_filters')));
+}
+
+// keyboardGrid makes the week one tab stop with the arrow keys inside it (a
+// roving tabindex). Up and Down move through a day: its heading, then its
+// entries in time order; Left and Right go to the day before or after, to
+// the entry nearest in time (or the heading, from a heading or to a day with
+// nothing on it); Home and End to a day's heading and its last entry. Enter
+// is the entry button's own (it opens the entry); Escape closes it. The stop
+// is remembered by focus key, so a repaint keeps it.
+function keyboardGrid(ctx, week, today) {
+  const days = [...week.querySelectorAll('section.cal-day')];
+  const stopsOf = (day) => [...day.querySelectorAll('[data-grid-stop]')];
+  const all = [...week.querySelectorAll('[data-grid-stop]')];
+  if (!all.length) return;
+  const start = all.find((el) => el.dataset.focusKey === ctx.state.gridKey)
+    ?? week.querySelector(`section.cal-day[data-date="${today}"] [data-grid-stop]`) ?? all[0];
+  start.tabIndex = 0;
+  const take = (stop) => {
+    for (const el of week.querySelectorAll('[data-grid-stop][tabindex="0"]')) if (el !== stop) el.tabIndex = -1;
+    stop.tabIndex = 0;
+    ctx.state.gridKey = stop.dataset.focusKey;
+  };
+  // A click or a restored focus moves the tab stop too.
+  week.addEventListener('focusin', (ev) => {
+    const stop = ev.target.closest?.('[data-grid-stop]');
+    if (stop) take(stop);
+  });
+  const minOf = (el) => Number(el.dataset.gridMin);
+  week.addEventListener('keydown', (ev) => {
+    if (ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+    const stop = ev.target.closest?.('[data-grid-stop]');
+    if (!stop) return;
+    const day = stop.closest('section.cal-day');
+    const stops = stopsOf(day);
+    const i = stops.indexOf(stop);
+    let to;
+    switch (ev.key) {
+      case 'ArrowDown': to = stops[i + 1]; break;
+      case 'ArrowUp': to = stops[i - 1]; break;
+      case 'Home': to = stops[0]; break;
+      case 'End': to = stops[stops.length - 1]; break;
+      case 'ArrowLeft':
+      case 'ArrowRight': {
+        const other = days[days.indexOf(day) + (ev.key === 'ArrowRight' ? 1 : -1)];
+        if (!other) break;
+        const there = stopsOf(other);
+        if (i === 0 || there.length === 1) { to = there[0]; break; }
+        to = there.slice(1).reduce((best, el) => (Math.abs(minOf(el) - minOf(stop)) < Math.abs(minOf(best) - minOf(stop)) ? el : best));
+        break;
+      }
+      case 'Escape':
+        if (!ctx.state.selected) return;
+        ev.preventDefault();
+        ctx.state.selected = null;
+        ctx.repaint();
+        return;
+      default: return;
+    }
+    ev.preventDefault(); // also at the week's edges: the page does not scroll instead
+    if (to) { take(to); to.focus(); }
+  });
 }
 
 export const calendarPage = {
@@ -245,11 +329,13 @@ export const calendarPage = {
     const query = { ...ctx.state.filters };
     const path = `${CAL}/cities/${enc(slug)}/${ctx.state.mode === 'weekend' ? 'weekend' : 'events'}`;
     if (ctx.state.mode === 'week') { query.from = ctx.state.from; query.to = addDays(ctx.state.from, 6); }
-    const [page, places] = await Promise.all([
+    const [page, places, categories] = await Promise.all([
       fetchRange(path, query, ctx.signal),
-      ctx.state.places ? Promise.resolve(ctx.state.places) : loadPlaces(slug, ctx.signal),
+      ctx.state.places ?? loadPlaces(slug, ctx.signal),
+      ctx.state.categories ?? loadCategories(slug, ctx.signal),
     ]);
     ctx.state.places = places;
+    ctx.state.categories = categories;
     return { slug, page };
   },
   render(ctx, { slug, page }) {
@@ -258,9 +344,11 @@ export const calendarPage = {
     const from = page.from;
     const to = page.to;
     const items = page.items ?? [];
-    const cats = new Set(KNOWN_CATEGORIES);
-    for (const e of items) if (e.category) cats.add(e.category);
-    const categories = [...cats].sort((a, b) => collator().compare(categoryLabel(a), categoryLabel(b)));
+    // The choices are the API's; a chosen one with nothing to come stays choosable.
+    const categories = [...(ctx.state.categories ?? [])];
+    const chosen = ctx.state.filters.category;
+    if (chosen && !categories.some((c) => c.slug === chosen)) categories.push({ slug: chosen });
+    categories.sort((a, b) => collator().compare(categoryLabel(a.slug), categoryLabel(b.slug)));
     const places = [...(ctx.state.places ?? [])].sort((a, b) => collator().compare(a.name, b.name));
     const days = layout(items, tz, from, to);
     // hours shown: 8–20, widened to the week's entries
@@ -287,23 +375,26 @@ export const calendarPage = {
         Array.from({ length: lastHour - firstHour }, (_, i) => h('span', { class: 'cal-hour' }, hhmm((firstHour + i) * 60)))),
       [...days].map(([date, d]) => {
         const n = d.allDay.length + d.timed.length;
-        const timed = h('ul', { class: 'cal-timed', 'aria-label': t('calendar.timed_events') }, d.timed.map((x) => entryItem(ctx, x, tz)));
+        const dayName = formatDate(date, 'full');
+        const timed = h('ul', { class: 'cal-timed', 'aria-label': t('calendar.timed_on', { day: dayName }) }, d.timed.map((x) => entryItem(ctx, x, tz)));
         timed.style.gridTemplateColumns = `repeat(${d.lanes}, minmax(0, 1fr))`;
         return h('section', {
           class: `cal-day${date === today ? ' cal-today' : ''}${weekdayOf(date) >= 5 ? ' cal-weekend' : ''}`,
           dataset: { date }, 'aria-labelledby': `day-${date}`,
         },
-        h('h2', { id: `day-${date}`, class: 'cal-day-heading' },
+        h('h2', { id: `day-${date}`, class: 'cal-day-heading', tabindex: '-1', dataset: { focusKey: `day-${date}`, gridStop: '' } },
           h('span', { class: 'cal-day-short', 'aria-hidden': 'true' }, formatDate(date, 'medium')),
-          h('span', { class: 'visually-hidden' }, formatDate(date, 'full')),
+          h('span', { class: 'visually-hidden' }, dayName),
           date === today ? h('span', { class: 'cal-tag' }, t('calendar.today')) : null,
           h('span', { class: 'visually-hidden' }, ` — ${tn('calendar.entry_count', n)}`)),
-        h('ul', { class: 'cal-allday-list', 'aria-label': t('calendar.all_day') }, d.allDay.map((x) => entryItem(ctx, x, tz))),
+        h('ul', { class: 'cal-allday-list', 'aria-label': t('calendar.all_day_on_day', { day: dayName }) }, d.allDay.map((x) => entryItem(ctx, x, tz))),
         timed,
         n ? null : h('p', { class: 'cal-none muted' }, t('calendar.nothing')));
       }));
     week.style.setProperty('--cal-rows', String(rows));
     week.style.setProperty('--cal-days', String(days.size));
+    week.setAttribute('aria-describedby', 'week-keys');
+    keyboardGrid(ctx, week, today);
 
     const feeds = page.feeds ?? {};
     return h('div', { id: 'calendar', dataset: { from, to, timezone: tz, mode: ctx.state.mode, city: slug } },
@@ -319,6 +410,7 @@ export const calendarPage = {
         h('a', { href: `#/suggest-event/${enc(slug)}`, dataset: { link: 'suggest' } }, t('calendar.suggest_link')),
         signedIn() && managesCity(slug) ? [' · ', h('a', { href: `#/manage-calendar/${enc(slug)}`, dataset: { link: 'manage' } }, t('calendar.manage_link'))] : null),
       items.length ? null : h('p', { class: 'empty' }, t('calendar.empty')),
+      h('p', { id: 'week-keys', class: 'visually-hidden' }, t('calendar.grid_keys')),
       week,
       detail(ctx, slug, tz, items),
       h('section', { id: 'calendar-feeds', 'aria-labelledby': 'calendar-feeds-h' },

@@ -175,10 +175,15 @@ export function firstMatch(m, ymd) {
   return ymd;
 }
 
+// feminineDay tells whether the language gives the weekday feminine gender
+// (Italian: "la domenica", but "il sabato").
+function feminineDay(weekday) {
+  return t('calendar.rrule.feminine_days').split(',').map((s) => s.trim()).includes(weekday);
+}
+
 function ordinal(n, weekday) {
   // Some languages inflect the ordinal by the weekday's gender (Italian: "la prima domenica").
-  const feminine = t('calendar.rrule.feminine_days').split(',').map((s) => s.trim()).includes(weekday);
-  if (feminine) {
+  if (feminineDay(weekday)) {
     switch (n) {
       case 1: return t('calendar.rrule.nth_f.first');
       case 2: return t('calendar.rrule.nth_f.second');
@@ -196,7 +201,28 @@ function ordinal(n, weekday) {
   }
 }
 
-export function ordinalLabel(n) { return ordinal(n, ''); }
+export function ordinalLabel(n, weekday = '') { return ordinal(n, weekday); }
+
+// theOrdinal is the ordinal with its article, which agrees with the weekday
+// and may elide before a vowel (Italian: "il primo sabato", "l'ultima domenica").
+function theOrdinal(n, weekday) {
+  if (feminineDay(weekday)) {
+    switch (n) {
+      case 1: return t('calendar.rrule.the_nth_f.first');
+      case 2: return t('calendar.rrule.the_nth_f.second');
+      case 3: return t('calendar.rrule.the_nth_f.third');
+      case 4: return t('calendar.rrule.the_nth_f.fourth');
+      default: return t('calendar.rrule.the_nth_f.last');
+    }
+  }
+  switch (n) {
+    case 1: return t('calendar.rrule.the_nth.first');
+    case 2: return t('calendar.rrule.the_nth.second');
+    case 3: return t('calendar.rrule.the_nth.third');
+    case 4: return t('calendar.rrule.the_nth.fourth');
+    default: return t('calendar.rrule.the_nth.last');
+  }
+}
 
 function listOf(words) {
   try { return new Intl.ListFormat(state.locale, { type: 'conjunction' }).format(words); } catch { return words.join(', '); }
@@ -220,8 +246,10 @@ export function summary(m) {
     }
     case 'monthly':
       if (m.monthly === 'nth') {
-        const vars = { nth: ordinal(m.nth, m.weekday), weekday: weekdayName(m.weekday) };
-        rule = m.interval > 1 ? tn('calendar.rrule.every_n_months_nth', m.interval, vars) : t('calendar.rrule.every_month_nth', vars);
+        const weekday = weekdayName(m.weekday);
+        rule = m.interval > 1
+          ? tn('calendar.rrule.every_n_months_nth', m.interval, { the_nth: theOrdinal(m.nth, m.weekday), weekday })
+          : t('calendar.rrule.every_month_nth', { nth: ordinal(m.nth, m.weekday), weekday });
       } else {
         rule = m.interval > 1 ? tn('calendar.rrule.every_n_months_day', m.interval, { day: m.monthday }) : t('calendar.rrule.every_month_day', { day: m.monthday });
       }

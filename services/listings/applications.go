@@ -183,6 +183,23 @@ func loadApp(ctx context.Context, q querier, id string) (Application, error) {
 	return a, nil
 }
 
+// lockApp is loadApp that locks the application's row for the rest of the
+// transaction.
+func lockApp(ctx context.Context, tx pgx.Tx, id string) (Application, error) {
+	rows, err := tx.Query(ctx, appSelect+` WHERE a.id = $1 FOR NO KEY UPDATE OF a`, id)
+	if err != nil {
+		return Application{}, fmt.Errorf("listings: application %s: %w", id, err)
+	}
+	a, err := pgx.CollectExactlyOneRow(rows, scanApp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Application{}, errNoApplication(id)
+	}
+	if err != nil {
+		return Application{}, fmt.Errorf("listings: application %s: %w", id, err)
+	}
+	return a, nil
+}
+
 func errNoApplication(id string) error {
 	return web.Errorf(web.ENotFound, "there is no application %s", id)
 }
@@ -242,6 +259,14 @@ type dayInfo struct {
 func lockDay(ctx context.Context, tx pgx.Tx, dayID string) (dayInfo, error) {
 	var d dayInfo
 	err := tx.QueryRow(ctx, daySelect+` WHERE d.id = $1 FOR NO KEY UPDATE OF d`, dayID).Scan(d.dest()...)
+	return d, dayErr(err, dayID)
+}
+
+// shareDay locks a market day's row in share mode for the rest of the
+// transaction: many may hold it at once, but not alongside lockDay.
+func shareDay(ctx context.Context, tx pgx.Tx, dayID string) (dayInfo, error) {
+	var d dayInfo
+	err := tx.QueryRow(ctx, daySelect+` WHERE d.id = $1 FOR SHARE OF d`, dayID).Scan(d.dest()...)
 	return d, dayErr(err, dayID)
 }
 

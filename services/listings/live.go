@@ -2,6 +2,7 @@ package listings
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -97,31 +98,31 @@ func mayRunStall(p auth.Principal, a Application) error {
 // CheckIn opens a stall: the application must be accepted, the day open and
 // the stall expected.
 func (s *Store) CheckIn(ctx context.Context, who auth.Principal, id string, now time.Time) (Stall, error) {
-	a, err := s.change(ctx, who, id, mayRunStall, func(tx pgx.Tx, d dayInfo, a Application) error {
+	a, err := s.changeStall(ctx, who, id, mayRunStall, func(tx pgx.Tx, d dayInfo, a Application) (Application, error) {
 		if err := liveConflict(d, a, liveExpected, d.Status == "open", "the market day is not open; check in once the manager opens it"); err != nil {
-			return err
+			return a, err
 		}
 		after, err := setLive(ctx, tx, a, liveExpected, now, `live_state = 'open', checked_in_at = $3`)
 		if err != nil {
-			return err
+			return a, err
 		}
-		return emitStall(ctx, tx, d, after, typeStallCheckedIn, after.Pitch, "", "", now)
+		return after, emitStall(ctx, tx, d, after, typeStallCheckedIn, after.Pitch, "", "", now)
 	})
 	return stallOf(a), err
 }
 
 // CheckOut closes an open stall and clears its status.
 func (s *Store) CheckOut(ctx context.Context, who auth.Principal, id string, now time.Time) (Stall, error) {
-	a, err := s.change(ctx, who, id, mayRunStall, func(tx pgx.Tx, d dayInfo, a Application) error {
+	a, err := s.changeStall(ctx, who, id, mayRunStall, func(tx pgx.Tx, d dayInfo, a Application) (Application, error) {
 		if err := liveConflict(d, a, liveOpen, true, ""); err != nil {
-			return err
+			return a, err
 		}
 		after, err := setLive(ctx, tx, a, liveOpen, now,
 			`live_state = 'closed', checked_out_at = $3, status_text = NULL, status_posted_at = NULL`)
 		if err != nil {
-			return err
+			return a, err
 		}
-		return emitStall(ctx, tx, d, after, typeStallCheckedOut, after.Pitch, "", "", now)
+		return after, emitStall(ctx, tx, d, after, typeStallCheckedOut, after.Pitch, "", "", now)
 	})
 	return stallOf(a), err
 }
@@ -150,33 +151,33 @@ func (p *NewStatusPost) Validate() error {
 // scheduled for today, and the stall not closed; one post per status post
 // interval (30 seconds by default).
 func (s *Store) PostStatus(ctx context.Context, who auth.Principal, id, text string, now time.Time) (Stall, error) {
-	a, err := s.change(ctx, who, id, mayRunStall, func(tx pgx.Tx, d dayInfo, a Application) error {
+	a, err := s.changeStall(ctx, who, id, mayRunStall, func(tx pgx.Tx, d dayInfo, a Application) (Application, error) {
 		today := d.Status == "open"
 		if loc, err := time.LoadLocation(d.Timezone); err == nil && d.Status == "scheduled" {
 			today = Today(now, loc) == d.Date
 		}
 		if a.Status != statusAccepted {
-			return conflictState(a, "given a status")
+			return a, conflictState(a, "given a status")
 		}
 		if !today {
-			return web.Errorf(web.EConflict, "statuses are posted on the market day, while it is on; the day is %s on %s", d.Status, d.Date)
+			return a, web.Errorf(web.EConflict, "statuses are posted on the market day, while it is on; the day is %s on %s", d.Status, d.Date)
 		}
 		if a.LiveState == liveClosed {
-			return web.Errorf(web.EConflict, "the stall has checked out")
+			return a, web.Errorf(web.EConflict, "the stall has checked out")
 		}
 		if every := s.statusPostEvery(); every > 0 && a.StatusPostedAt != nil && now.Sub(*a.StatusPostedAt) < every {
-			return web.Errorf(web.ETooMany, "one status every %s, please", every)
+			return a, web.Errorf(web.ETooMany, "one status every %s, please", every)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO status_posts (id, city, application_id, text, posted_at) VALUES ($1, $2, $3, $4, $5)`,
-			newID(), a.City, a.ID, text, now); err != nil {
-			return fmt.Errorf("listings: status post: %w", err)
-		}
-		after, err := setState(ctx, tx, a, []string{statusAccepted}, "given a status", now,
-			`status_text = $4, status_posted_at = $3`, text)
+		// The post and the stall's new status in one statement (the row is
+		// locked: lockApp).
+		after, err := updateStall(ctx, tx, a, `
+			WITH post AS (INSERT INTO status_posts (id, city, application_id, text, posted_at) VALUES ($3, $4, $1, $5, $2))
+			UPDATE applications SET status_text = $5, status_posted_at = $2, version = version + 1, updated_at = $2
+			WHERE id = $1 AND status = 'accepted'`, now, newID(), a.City, text)
 		if err != nil {
-			return err
+			return a, err
 		}
-		return emitStall(ctx, tx, d, after, typeStallPosted, after.Pitch, "", "", now)
+		return after, emitStall(ctx, tx, d, after, typeStallPosted, after.Pitch, "", "", now)
 	})
 	return stallOf(a), err
 }
@@ -196,17 +197,28 @@ func liveConflict(d dayInfo, a Application, want string, dayOK bool, dayMsg stri
 }
 
 // setLive is a live transition: one UPDATE from an accepted application in
-// live state from, on a day that is not over ($1 id, $2 from, $3 now).
+// live state from ($1 id, $2 from, $3 now).
 func setLive(ctx context.Context, tx pgx.Tx, a Application, from string, now time.Time, set string) (Application, error) {
-	tag, err := tx.Exec(ctx, `UPDATE applications SET `+set+`, version = version + 1, updated_at = $3
-		WHERE id = $1 AND status = 'accepted' AND live_state = $2`, a.ID, from, now)
+	return updateStall(ctx, tx, a, `UPDATE applications SET `+set+`, version = version + 1, updated_at = $3
+		WHERE id = $1 AND status = 'accepted' AND live_state = $2`, from, now)
+}
+
+// updateStall runs an UPDATE of a's row ($1 id, then args) and returns a
+// with the live fields and version the row has after it; the statement gets
+// the RETURNING list here. No row updated is a conflict.
+func updateStall(ctx context.Context, tx pgx.Tx, a Application, update string, args ...any) (Application, error) {
+	after := a
+	err := tx.QueryRow(ctx, update+`
+		RETURNING live_state, checked_in_at, checked_out_at, coalesce(status_text, ''), status_posted_at, version`,
+		append([]any{a.ID}, args...)...).Scan(&after.LiveState, &after.CheckedInAt, &after.CheckedOutAt,
+		&after.StatusText, &after.StatusPostedAt, &after.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, web.Errorf(web.EConflict, "the stall is no longer %s", a.LiveState)
+	}
 	if err != nil {
 		return a, fmt.Errorf("listings: stall %s: %w", a.ID, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return a, web.Errorf(web.EConflict, "the stall is no longer %s", from)
-	}
-	return loadApp(ctx, tx, a.ID)
+	return after, nil
 }
 
 // closeStalls closes the stalls of a day that closed or was cancelled:

@@ -54,3 +54,73 @@ func TestStatusPostInterval(t *testing.T) {
 		}
 	})
 }
+
+// TestStallsRaceOnOneDay: the stalls of one market day change their own live
+// state at the same time without waiting for each other's transactions, and
+// the interval still holds for one stall posting from several requests.
+func TestStallsRaceOnOneDay(t *testing.T) {
+	ctx := context.Background()
+	onTheDay := time.Date(2026, 6, 5, 6, 0, 0, 0, time.UTC) // 08:00 in Ghent
+	s := newStore(t)
+	codes := make([]string, 20)
+	for i := range codes {
+		codes[i] = fmt.Sprintf("A%d", i+1)
+	}
+	day := addAutoDay(t, s, "ghent", fixtureDate, codes...)
+	apps := make([]Application, len(codes))
+	owners := make([]string, len(codes))
+	for i := range apps {
+		owners[i] = fmt.Sprintf("acc-%d", i)
+		v := addOwnedVendor(t, s, "ghent", fmt.Sprintf("Stall %d", i), owners[i])
+		apps[i] = must(s.Apply(ctx, day.ID, NewApplication{VendorID: v.ID}, applyNow))
+	}
+	mustExec(t, s, `UPDATE market_days SET status = 'open' WHERE id = $1`, day.ID)
+
+	t.Run("twenty stalls check in and post at once", func(t *testing.T) {
+		errs := make(chan error, 2*len(apps))
+		for i, a := range apps {
+			go func() {
+				_, err := s.CheckIn(ctx, vendorP(owners[i]), a.ID, onTheDay)
+				if err == nil {
+					_, err = s.PostStatus(ctx, vendorP(owners[i]), a.ID, "open", onTheDay)
+				}
+				errs <- err
+			}()
+		}
+		for range apps {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		for _, a := range apps {
+			got := must(loadApp(ctx, s.pool, a.ID))
+			if got.LiveState != liveOpen || got.StatusText != "open" {
+				t.Errorf("stall %s: live %q, status %q; want open, \"open\"", got.Pitch, got.LiveState, got.StatusText)
+			}
+		}
+	})
+
+	t.Run("ten posts at once for one stall: one within the interval", func(t *testing.T) {
+		at := onTheDay.Add(time.Minute)
+		errs := make(chan error, 10)
+		for i := range 10 {
+			go func() {
+				_, err := s.PostStatus(ctx, vendorP(owners[1]), apps[1].ID, fmt.Sprintf("post %d", i), at)
+				errs <- err
+			}()
+		}
+		ok := 0
+		for range 10 {
+			err := <-errs
+			switch {
+			case err == nil:
+				ok++
+			default:
+				wantCode(t, err, web.ETooMany)
+			}
+		}
+		if ok != 1 {
+			t.Errorf("%d posts accepted within one interval, want 1", ok)
+		}
+	})
+}

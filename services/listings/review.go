@@ -44,6 +44,41 @@ func (s *Store) change(ctx context.Context, who auth.Principal, id string, may f
 	return out, err
 }
 
+// changeStall is change for what a stall does on its own (check in, post a
+// status, check out), which a square's stalls do all day at once: it shares
+// the day's lock with the other stalls' own changes and locks only the
+// application's row, so that stalls do not wait for each other, while the
+// day's changes (open, close, cancel) and pitch assignments, which lock the
+// day alone, still exclude them. fn returns the application as it left it.
+func (s *Store) changeStall(ctx context.Context, who auth.Principal, id string, may func(auth.Principal, Application) error,
+	fn func(tx pgx.Tx, d dayInfo, a Application) (Application, error)) (Application, error) {
+	var out Application
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var dayID string
+		err := tx.QueryRow(ctx, `SELECT market_day_id::text FROM applications WHERE id = $1`, id).Scan(&dayID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNoApplication(id)
+		}
+		if err != nil {
+			return fmt.Errorf("listings: application %s: %w", id, err)
+		}
+		d, err := shareDay(ctx, tx, dayID) // the day first, as change does: no deadlock
+		if err != nil {
+			return err
+		}
+		a, err := lockApp(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := may(who, a); err != nil {
+			return err
+		}
+		out, err = fn(tx, d, a)
+		return err
+	})
+	return out, err
+}
+
 // setState is a transition: one UPDATE that succeeds only from the states in
 // from. set is the SET list; $1 is the id, $2 the states, $3 now, and args
 // follow from $4. It returns the application after the change.

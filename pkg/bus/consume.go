@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -59,7 +61,13 @@ type ConsumerSpec struct {
 	Backoff func(n uint64) time.Duration
 	// HandlerTimeout bounds one handler call (default 30s; keep it below AckWait).
 	HandlerTimeout time.Duration
-	Metrics        *ConsumeMetrics // optional
+	// Parallel, above 1, handles up to that many messages at once. Messages
+	// about one thing (the same ce-subject, else the same NATS subject) go
+	// to the same lane and are handled one after another, in stream order;
+	// messages about different things may finish in any order. The handler
+	// must then be safe to run concurrently. 0 or 1: one at a time.
+	Parallel int
+	Metrics  *ConsumeMetrics // optional
 }
 
 // DefaultMaxDeliver caps deliveries of one message when the spec sets none.
@@ -103,9 +111,9 @@ func Consume(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, log
 	// in hand finishes and is acked during shutdown instead of redelivered.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hcancel()
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		handle(hctx, msg, spec, cfg.MaxDeliver, log)
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	deliver, closeLanes := lanes(spec.Parallel, func(msg jetstream.Msg) { handle(hctx, msg, spec, cfg.MaxDeliver, log) })
+	defer closeLanes()
+	cc, err := cons.Consume(deliver, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
 			log.Warn("consume error", "err", err)
 		} else {
@@ -124,6 +132,66 @@ func Consume(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, log
 		cc.Stop()
 	}
 	return nil
+}
+
+// lanes returns the message callback for Consume: with n <= 1, h itself;
+// otherwise a dispatcher to n goroutines, each running h on the messages of
+// its lane in order. closeLanes stops them once the messages handed over
+// are handled; messages delivered after it are left unacked (redelivered).
+func lanes(n int, h func(jetstream.Msg)) (deliver func(jetstream.Msg), closeLanes func()) {
+	if n <= 1 {
+		return h, func() {}
+	}
+	var (
+		mu     sync.RWMutex
+		closed bool
+		wg     sync.WaitGroup
+		queues = make([]chan jetstream.Msg, n)
+	)
+	for i := range queues {
+		q := make(chan jetstream.Msg, 8)
+		queues[i] = q
+		wg.Go(func() {
+			for msg := range q {
+				h(msg)
+			}
+		})
+	}
+	deliver = func(msg jetstream.Msg) {
+		mu.RLock()
+		defer mu.RUnlock()
+		if closed {
+			return
+		}
+		queues[laneOf(msg, n)] <- msg // blocks while the lane is full: back pressure
+	}
+	closeLanes = func() {
+		mu.Lock()
+		if !closed {
+			closed = true
+			for _, q := range queues {
+				close(q)
+			}
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+	return deliver, closeLanes
+}
+
+// laneOf picks a message's lane by what it is about: its ce-subject, else
+// its NATS subject.
+func laneOf(msg jetstream.Msg, n int) int {
+	key := ""
+	if h := msg.Headers(); h != nil {
+		key = h.Get(hdrPrefix + "subject")
+	}
+	if key == "" {
+		key = msg.Subject()
+	}
+	f := fnv.New32a()
+	_, _ = f.Write([]byte(key))
+	return int(f.Sum32() % uint32(n))
 }
 
 func handle(ctx context.Context, msg jetstream.Msg, spec ConsumerSpec, maxDeliver int, log *slog.Logger) {

@@ -411,3 +411,67 @@ func TestConsumeStoppedBeforeItStarts(t *testing.T) {
 		t.Fatal("Consume on a missing stream succeeded")
 	}
 }
+
+// TestConsumeParallel: with Parallel, messages about different things are
+// handled at the same time, and those about one thing in stream order.
+func TestConsumeParallel(t *testing.T) {
+	_, js := bustest.Connect(t)
+	var (
+		mu       sync.Mutex
+		inFlight int
+		peak     int
+		order    = map[string][]int{}
+	)
+	c := newConsumerTest(t, js, "parallel", func(_ context.Context, ev bus.Event, _ bus.Delivery) error {
+		mu.Lock()
+		inFlight++
+		peak = max(peak, inFlight)
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+		var body struct{ N int }
+		if err := ev.Unmarshal(&body); err != nil {
+			return bus.Permanent(err)
+		}
+		mu.Lock()
+		inFlight--
+		order[ev.Subject] = append(order[ev.Subject], body.N)
+		mu.Unlock()
+		return nil
+	})
+	const things, each = 8, 25
+	for n := range each {
+		for k := range things {
+			ev, err := bus.NewEvent("test", "eu.piazza.test.thing.happened.v1", fmt.Sprintf("thing/%d", k), map[string]int{"n": n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := js.PublishMsg(testContext(t), ev.Msg(c.subject("thing"))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.start(t, bus.ConsumerSpec{Parallel: 4})
+	c.waitSettled(t, things*each)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if peak < 2 {
+		t.Errorf("at most %d handler ran at once, want several", peak)
+	}
+	if peak > 4 {
+		t.Errorf("%d handlers ran at once, want at most Parallel = 4", peak)
+	}
+	for k := range things {
+		got := order[fmt.Sprintf("thing/%d", k)]
+		if len(got) != each {
+			t.Errorf("thing/%d: %d messages handled, want %d", k, len(got), each)
+			continue
+		}
+		for i, n := range got {
+			if n != i {
+				t.Errorf("thing/%d handled in the order %v, want stream order", k, got)
+				break
+			}
+		}
+	}
+}

@@ -91,6 +91,10 @@ func Run(ctx context.Context, d app.Deps) error {
 			Handler: inbox.Handler(pool, consumerListings, notifyListingsEvent),
 			Poison:  inbox.Poison(pool, consumerListings, log),
 			Metrics: d.ConsumeMetrics,
+			// A market's stalls change all day at once: handle up to 8
+			// events together, each stall's (each ce-subject's) in order.
+			// The handler's writes are versioned upserts and inserts.
+			Parallel: 8,
 		}, log)
 	})
 	g.Go(func() error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,15 +87,39 @@ func (k Key) Sign(p Principal, now time.Time, ttl time.Duration) (string, time.T
 type Verifier struct {
 	mu   sync.RWMutex
 	keys map[string]ed25519.PublicKey
+	gen  uint64 // counts key changes, under mu
 	now  func() time.Time
+
+	// verified caches tokens that verified, until their expiry: a client
+	// sends one access token with every request for its whole life, and an
+	// Ed25519 verification was a seventh of the API's CPU under load. Any
+	// key change empties it, so a removed key's tokens stop at once.
+	cacheMu  sync.Mutex
+	verified map[string]verifiedToken
 }
+
+type verifiedToken struct {
+	p   Principal
+	exp time.Time
+	nbf time.Time
+}
+
+// verifiedCacheSize bounds the cache; when full it is emptied and refills
+// with the tokens in use.
+const verifiedCacheSize = 10000
 
 // NewVerifier returns a verifier with no keys; now may be nil (time.Now).
 func NewVerifier(now func() time.Time) *Verifier {
 	if now == nil {
 		now = time.Now
 	}
-	return &Verifier{keys: map[string]ed25519.PublicKey{}, now: now}
+	return &Verifier{keys: map[string]ed25519.PublicKey{}, now: now, verified: map[string]verifiedToken{}}
+}
+
+func (v *Verifier) forgetVerified() {
+	v.cacheMu.Lock()
+	clear(v.verified)
+	v.cacheMu.Unlock()
 }
 
 // SetKey adds or replaces the public key with id kid.
@@ -102,6 +127,8 @@ func (v *Verifier) SetKey(kid string, pub ed25519.PublicKey) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.keys[kid] = pub
+	v.gen++
+	v.forgetVerified()
 }
 
 // RemoveKey forgets a key; tokens signed with it no longer verify.
@@ -109,6 +136,8 @@ func (v *Verifier) RemoveKey(kid string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.keys, kid)
+	v.gen++
+	v.forgetVerified()
 }
 
 // HasKeys reports whether any key is known (for readiness).
@@ -124,6 +153,48 @@ var ErrInvalidToken = errors.New("auth: invalid access token")
 // Verify checks the token's signature (EdDSA only), issuer, audience and
 // expiry (required) and returns its principal.
 func (v *Verifier) Verify(token string) (Principal, error) {
+	// The leeway below applies to cached tokens too.
+	now := v.now()
+	v.cacheMu.Lock()
+	hit, ok := v.verified[token]
+	v.cacheMu.Unlock()
+	if ok && now.Before(hit.exp.Add(leeway)) && !now.Before(hit.nbf.Add(-leeway)) {
+		p := hit.p
+		p.Roles, p.Cities = slices.Clone(p.Roles), slices.Clone(p.Cities)
+		return p, nil
+	}
+	v.mu.RLock()
+	gen := v.gen
+	v.mu.RUnlock()
+	p, c, err := v.verify(token)
+	if err != nil {
+		return p, err
+	}
+	if c.ExpiresAt != nil {
+		vt := verifiedToken{p: p, exp: c.ExpiresAt.Time}
+		if c.NotBefore != nil {
+			vt.nbf = c.NotBefore.Time
+		}
+		// Only if no key changed since the verification began: a token of a
+		// key removed meanwhile must not be kept.
+		v.mu.RLock()
+		if v.gen == gen {
+			v.cacheMu.Lock()
+			if len(v.verified) >= verifiedCacheSize {
+				clear(v.verified)
+			}
+			v.verified[token] = vt
+			v.cacheMu.Unlock()
+		}
+		v.mu.RUnlock()
+	}
+	return p, nil
+}
+
+// leeway is the clock skew allowed on exp and nbf.
+const leeway = 5 * time.Second
+
+func (v *Verifier) verify(token string) (Principal, claims, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -140,15 +211,15 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 		jwt.WithIssuer(Issuer),
 		jwt.WithAudience(Audience),
 		jwt.WithTimeFunc(v.now),
-		jwt.WithLeeway(5*time.Second),
+		jwt.WithLeeway(leeway),
 	)
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Principal{}, c, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	if c.Subject == "" {
-		return Principal{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
+		return Principal{}, c, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
-	return Principal{AccountID: c.Subject, Email: c.Email, Name: c.Name, Roles: c.Roles, Cities: c.Cities}, nil
+	return Principal{AccountID: c.Subject, Email: c.Email, Name: c.Name, Roles: c.Roles, Cities: c.Cities}, c, nil
 }
 
 // Wrap puts the principal of a valid bearer token into the request context.

@@ -259,3 +259,41 @@ func TestKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifiedCache: a token that verified once is not verified again, but
+// its expiry and not-before still hold, and a removed key's tokens stop.
+func TestVerifiedCache(t *testing.T) {
+	key := newKey(t)
+	at := t0.Add(time.Minute)
+	v := auth.NewVerifier(func() time.Time { return at })
+	v.SetKey(key.ID, key.Public())
+	tok := sign(t, key, ghentManager, t0)
+	for i := range 2 { // the second is answered from the cache
+		if p, err := v.Verify(tok); err != nil || p.AccountID != ghentManager.AccountID {
+			t.Fatalf("Verify %d = %+v, %v", i, p, err)
+		}
+	}
+	t.Run("a cached principal cannot be changed through a returned one", func(t *testing.T) {
+		p, _ := v.Verify(tok)
+		p.Roles[0] = auth.RoleAdmin
+		if q, _ := v.Verify(tok); q.Roles[0] == auth.RoleAdmin {
+			t.Error("changing a returned principal's roles changed the cached one")
+		}
+	})
+	t.Run("past its expiry a cached token is refused", func(t *testing.T) {
+		at = t0.Add(auth.AccessTTL + time.Minute)
+		if _, err := v.Verify(tok); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Errorf("Verify after exp = %v, want ErrInvalidToken", err)
+		}
+	})
+	t.Run("before its not-before a cached token is refused", func(t *testing.T) {
+		at = t0.Add(time.Minute)
+		if _, err := v.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+		at = t0.Add(-time.Hour)
+		if _, err := v.Verify(tok); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Errorf("Verify before nbf = %v, want ErrInvalidToken", err)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package notifier
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -72,9 +73,12 @@ type client struct {
 	// pingAt is when the hub's sweeper next pings the client (unix ns);
 	// only the sweeper reads and writes it after add.
 	pingAt int64
-	// deadline is the socket's write deadline (unix ns; 0: unknown), kept
-	// by the writer.
-	deadline int64
+	// writingSince is when the write in progress began (unix ns), 0 when
+	// none is: the hub's keepAlive closes a connection whose write has not
+	// returned within writeWait. Frames carry no socket deadline: resetting
+	// one per connection for every few writes kept the runtime's timer heap
+	// busy (a tenth of the notifier's CPU with 17,000 connections).
+	writingSince atomic.Int64
 
 	mu     sync.Mutex
 	queue  []frame  // waiting for the writer, oldest first
@@ -202,9 +206,6 @@ func (c *client) writeLoop() {
 		c.mu.Unlock()
 
 		err := c.writeControls(ping, pong)
-		if ping || pong != nil {
-			c.deadline = 0 // gorilla has set its own
-		}
 		if err == nil && len(b) > 0 {
 			err = c.writeFrames(b)
 		}
@@ -246,32 +247,31 @@ func (c *client) takeLocked() (bp *[]byte, one frame) {
 }
 
 func (c *client) writeControls(ping bool, pong []byte) error {
+	if pong == nil && !ping {
+		return nil
+	}
+	// gorilla writes control frames with a socket deadline; it is cleared
+	// after them, so that the frames that follow are not cut short by it.
 	if pong != nil {
 		if err := c.conn.WriteControl(websocket.PongMessage, pong, time.Now().Add(writeWait)); err != nil {
 			return err
 		}
 	}
 	if ping {
-		return c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
-	}
-	return nil
-}
-
-// writeFrames writes complete frames straight to the socket: gorilla's
-// writer would frame them again, and send each with its own write.
-//
-// The write deadline is moved only once less than half of writeWait is
-// left, so a write is given between writeWait/2 and writeWait: setting it
-// for every write was a tenth of the writer's CPU in a fan-out.
-func (c *client) writeFrames(b []byte) error {
-	nc := c.conn.NetConn()
-	if now := time.Now().UnixNano(); c.deadline-now < int64(writeWait/2) {
-		c.deadline = now + int64(writeWait)
-		if err := nc.SetWriteDeadline(time.Unix(0, c.deadline)); err != nil {
+		if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 			return err
 		}
 	}
-	_, err := nc.Write(b)
+	return c.conn.NetConn().SetWriteDeadline(time.Time{})
+}
+
+// writeFrames writes complete frames straight to the socket: gorilla's
+// writer would frame them again, and send each with its own write. The
+// write has no deadline; keepAlive watches writingSince instead.
+func (c *client) writeFrames(b []byte) error {
+	c.writingSince.Store(time.Now().UnixNano())
+	_, err := c.conn.NetConn().Write(b)
+	c.writingSince.Store(0)
 	return err
 }
 

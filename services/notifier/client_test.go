@@ -3,14 +3,22 @@ package notifier
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
+	"github.com/localeurope/piazza/services/contract"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestTextFrame(t *testing.T) {
@@ -248,5 +256,45 @@ func TestTakeQueued(t *testing.T) {
 	}
 	if c.queue != nil && cap(c.queue) > len(c.inline) {
 		t.Errorf("an emptied queue keeps %d slots", cap(c.queue))
+	}
+}
+
+// TestStuckWriter: a client that stops reading leaves the server's write
+// hanging once the socket's buffers are full; keepAlive closes it after
+// writeWait, though its send queue never filled.
+func TestStuckWriter(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	hub := NewHub(0, newHubMetrics(reg))
+	hub.writeWait = 200 * time.Millisecond
+	srv := httptest.NewServer(newWSHandler(hub, nil, testLog(t)))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = hub.keepAlive(ctx) }()
+
+	// A small receive buffer, so that a few hundred KB fill the path.
+	nd := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	c := dialWith(t, &websocket.Dialer{NetDialContext: nd.DialContext}, wsURL(srv.URL, "/"), nil)
+	c.send(map[string]any{"type": "subscribe", "topics": []string{"city:ghent"}})
+	c.nextOf("subscribed") // and from here on, never read again
+
+	pad := strings.Repeat("x", 16<<10)
+	for seq := uint64(1); seq <= 200; seq++ { // 3.2 MB, within the 256-frame queue
+		body, err := json.Marshal(contract.NotificationV1{ID: uuid.NewString(), Kind: "stall.status_posted", City: "ghent",
+			Topics: []string{"city:ghent"}, Data: json.RawMessage(`{"pad":"` + pad + `"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := hub.Dispatch(seq, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the hub drops the client whose write hangs", func() bool { return hub.clientCount() == 0 })
+	if n := testutil.ToFloat64(hub.metrics.dropped); n != 0 {
+		t.Errorf("%v clients closed for a full queue; the write watchdog should have closed this one", n)
 	}
 }

@@ -33,6 +33,9 @@ type Hub struct {
 	bufs   writeBufs
 	// pingEvery is how often each client is pinged (by keepAlive).
 	pingEvery time.Duration
+	// writeWait is how long a write to a client may take before keepAlive
+	// closes its connection.
+	writeWait time.Duration
 }
 
 // DefaultResumeWindow is how many recent notifications a replica keeps to
@@ -47,7 +50,7 @@ const maxResume = sendQueueLen - 16
 // NewHub returns an empty hub whose position is lastSeq.
 func NewHub(lastSeq uint64, m *hubMetrics) *Hub {
 	h := &Hub{topics: map[string]map[*client]struct{}{}, clients: map[*client]struct{}{}, metrics: m,
-		recent: newRing(DefaultResumeWindow), pingEvery: pingPeriod}
+		recent: newRing(DefaultResumeWindow), pingEvery: pingPeriod, writeWait: writeWait}
 	h.lastSeq.Store(lastSeq)
 	return h
 }
@@ -326,7 +329,7 @@ func notificationFrame(seq uint64, body []byte) frame {
 // by the client's writer. Clients are pinged pingEvery after they connect,
 // so connections made together are pinged together, not all at once.
 func (h *Hub) keepAlive(ctx context.Context) error {
-	t := time.NewTicker(min(time.Second, h.pingEvery/4))
+	t := time.NewTicker(min(time.Second, h.pingEvery/4, h.writeWait/4))
 	defer t.Stop()
 	for {
 		select {
@@ -336,6 +339,13 @@ func (h *Hub) keepAlive(ctx context.Context) error {
 			ns := now.UnixNano()
 			h.mu.RLock()
 			for c := range h.clients {
+				if since := c.writingSince.Load(); since != 0 && ns-since > int64(h.writeWait) && c.conn != nil {
+					// A write that has not returned: the client does not read
+					// (or its network is gone). Closing the socket ends the
+					// write with an error, and the writer and reader clean up.
+					_ = c.conn.NetConn().Close()
+					continue
+				}
 				if ns >= c.pingAt {
 					c.pingAt = ns + int64(h.pingEvery)
 					c.pingNow()

@@ -66,6 +66,9 @@ type client struct {
 	// or was seen by the client elsewhere by its own since. A later
 	// subscribe replays nothing that those cover. Guarded by the hub's lock.
 	topics map[string]uint64
+	// private are the account topics the last hello subscribed; only the
+	// reader uses them.
+	private []string
 	// lastSeq is the highest seq queued to the client: a notification is sent
 	// once however many of its topics the client follows, and never again
 	// after a resume. Written by Dispatch and, under the write lock, subscribe.

@@ -74,5 +74,25 @@ func TestHello(t *testing.T) {
 		if err := c.conn.ReadJSON(&welcome); err != nil || welcome.Resident != "account" {
 			t.Fatalf("welcome = %+v, %v; want resident account", welcome, err)
 		}
+		c.nextOf("subscribed") // to the account's own topic
+
+		// Signed out on the same connection: the account's topic is dropped,
+		// so its private notifications stop there.
+		account := "account:" + mustSubject(t, v, tok)
+		if n := ws.hub.subscriberCount(account); n != 1 {
+			t.Fatalf("%d subscribers of %s after the signed-in hello, want 1", n, account)
+		}
+		c.send(map[string]any{"type": "hello", "device": uuid.NewString()})
+		c.nextOf("welcome")
+		eventually(t, "the account's topic is dropped", func() bool { return ws.hub.subscriberCount(account) == 0 })
 	})
+}
+
+func mustSubject(tb testing.TB, v *auth.Verifier, tok string) string {
+	tb.Helper()
+	p, err := v.Verify(tok)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p.AccountID
 }

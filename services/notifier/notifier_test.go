@@ -225,3 +225,10 @@ func (h *Hub) clientCount() int {
 	defer h.mu.RUnlock()
 	return len(h.clients)
 }
+
+// subscriberCount is how many connections hold topic.
+func (h *Hub) subscriberCount(topic string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.topics[topic])
+}

@@ -302,8 +302,14 @@ func (h *wsHandler) hello(c *client, m clientMsg) *refusal {
 		return r
 	}
 	// An account's private topic (a waitlist offer, say) is only ever
-	// subscribed here, after its token verified; it is not counted.
+	// subscribed here, after its token verified; it is not counted. A hello
+	// for someone else (signed out, or another account) drops the one an
+	// earlier hello took.
 	private := residentTopics(who)
+	if stale := slices.DeleteFunc(slices.Clone(c.private), func(t string) bool { return slices.Contains(private, t) }); len(stale) > 0 {
+		h.hub.unsubscribe(c, stale)
+	}
+	c.private = private
 	h.reply(c, map[string]any{"type": "welcome", "resident": kind, "follows": append(nonNil(follows), private...)})
 	if all := append(topics, private...); len(all) > 0 {
 		h.subscribe(c, all, m.Since)

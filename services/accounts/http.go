@@ -19,7 +19,7 @@ type service struct {
 	log   *slog.Logger
 	now   func() time.Time
 	// Sign-in attempts: per client address and per email.
-	byIP, byEmail *web.Limiter
+	byIP, byEmail *limiter // shared by the replicas
 	// dummyHash is checked when an email is unknown, so that a wrong email
 	// takes as long as a wrong password.
 	dummyHash string
@@ -50,8 +50,11 @@ func (s *service) tokens(r *http.Request, a Account, family string) (Tokens, err
 
 func (s *service) handleSignUp() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.byIP.Allow("signup:"+web.ClientIP(r), s.now()) {
-			web.WriteError(w, r, s.log, web.Errorf(web.ETooMany, "too many sign-ups from your address; try again in a minute"))
+		if ok, err := s.byIP.allow(r.Context(), "signup:"+web.ClientIP(r), s.now()); err != nil || !ok {
+			if err == nil {
+				err = web.Errorf(web.ETooMany, "too many sign-ups from your address; try again in a minute")
+			}
+			web.WriteError(w, r, s.log, err)
 			return
 		}
 		su, err := web.Decode[SignUp](w, r)
@@ -86,8 +89,15 @@ func (s *service) handleSignIn() http.Handler {
 			return
 		}
 		now := s.now()
-		if !s.byIP.Allow(web.ClientIP(r), now) || !s.byEmail.Allow(strings.ToLower(in.Email), now) {
-			web.WriteError(w, r, s.log, web.Errorf(web.ETooMany, "too many sign-in attempts; wait a minute and try again"))
+		ok, err := s.byIP.allow(r.Context(), web.ClientIP(r), now)
+		if err == nil && ok {
+			ok, err = s.byEmail.allow(r.Context(), strings.ToLower(in.Email), now)
+		}
+		if err != nil || !ok {
+			if err == nil {
+				err = web.Errorf(web.ETooMany, "too many sign-in attempts; wait a minute and try again")
+			}
+			web.WriteError(w, r, s.log, err)
 			return
 		}
 		a, hash, err := s.store.ByEmail(r.Context(), in.Email)

@@ -546,3 +546,25 @@ func TestDemoAccounts(t *testing.T) {
 		}
 	})
 }
+
+// TestSignInLimitAcrossReplicas: two replicas on one database count one
+// email's sign-in attempts together, so adding replicas adds no guesses.
+func TestSignInLimitAcrossReplicas(t *testing.T) {
+	first := startService(t, envOptions{})
+	second := startService(t, envOptions{shared: first})
+	first.signUp(t, "vera@example.org", "Vera")
+	first.restLimiters()
+	second.restLimiters()
+	wrong := SignIn{Email: "vera@example.org", Password: "guess guess guess"}
+	for i := range 5 { // the email's burst, spread over both
+		e := []*env{first, second}[i%2]
+		if r := e.post(t, "/api/v1/accounts/signin", wrong); r.Status != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: status %d, want 401", i+1, r.Status)
+		}
+	}
+	for _, e := range []*env{first, second} {
+		if r := e.post(t, "/api/v1/accounts/signin", wrong); r.Status != http.StatusTooManyRequests {
+			t.Errorf("a sixth attempt: status %d, want 429 on either replica", r.Status)
+		}
+	}
+}

@@ -18,7 +18,6 @@ import (
 	"github.com/localeurope/piazza/pkg/app"
 	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/postgres"
-	"github.com/localeurope/piazza/pkg/web"
 )
 
 //go:embed migrations/*.sql
@@ -56,9 +55,10 @@ func Run(ctx context.Context, d app.Deps) error {
 	}
 	s := &service{
 		store: &Store{pool: pool}, key: d.SigningKey, log: log, now: d.Now, dummyHash: dummy,
-		byIP:    web.NewLimiter(6*time.Second, 10), // 10 at once, then 10 a minute
-		byEmail: web.NewLimiter(12*time.Second, 5), // 5 at once, then 5 a minute
+		byIP:    &limiter{pool: pool, name: "ip", every: 6 * time.Second, burst: 10},    // 10 at once, then 10 a minute
+		byEmail: &limiter{pool: pool, name: "email", every: 12 * time.Second, burst: 5}, // 5 at once, then 5 a minute
 	}
+	go pruneLimits(ctx, pool, d.Now, 10*time.Minute)
 	if d.DemoData {
 		seeded, err := seedDemo(ctx, s.store)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/localeurope/piazza/pkg/auth"
+	"github.com/localeurope/piazza/pkg/ratelimit"
 	"github.com/localeurope/piazza/pkg/web"
 )
 
@@ -19,7 +20,7 @@ type service struct {
 	log   *slog.Logger
 	now   func() time.Time
 	// Sign-in attempts: per client address and per email.
-	byIP, byEmail *limiter // shared by the replicas
+	byIP, byEmail *ratelimit.Limiter // shared by the replicas
 	// dummyHash is checked when an email is unknown, so that a wrong email
 	// takes as long as a wrong password.
 	dummyHash string
@@ -50,7 +51,7 @@ func (s *service) tokens(r *http.Request, a Account, family string) (Tokens, err
 
 func (s *service) handleSignUp() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, err := s.byIP.allow(r.Context(), "signup:"+web.ClientIP(r), s.now()); err != nil || !ok {
+		if ok, err := s.byIP.Allow(r.Context(), "signup:"+web.ClientIP(r), s.now()); err != nil || !ok {
 			if err == nil {
 				err = web.Errorf(web.ETooMany, "too many sign-ups from your address; try again in a minute")
 			}
@@ -89,9 +90,9 @@ func (s *service) handleSignIn() http.Handler {
 			return
 		}
 		now := s.now()
-		ok, err := s.byIP.allow(r.Context(), web.ClientIP(r), now)
+		ok, err := s.byIP.Allow(r.Context(), web.ClientIP(r), now)
 		if err == nil && ok {
-			ok, err = s.byEmail.allow(r.Context(), strings.ToLower(in.Email), now)
+			ok, err = s.byEmail.Allow(r.Context(), strings.ToLower(in.Email), now)
 		}
 		if err != nil || !ok {
 			if err == nil {

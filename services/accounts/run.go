@@ -18,6 +18,7 @@ import (
 	"github.com/localeurope/piazza/pkg/app"
 	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/postgres"
+	"github.com/localeurope/piazza/pkg/ratelimit"
 )
 
 //go:embed migrations/*.sql
@@ -29,7 +30,7 @@ const Schema = "accounts"
 // Migrations are the accounts schema's migration sets.
 func Migrations() []postgres.MigrationSet {
 	sub, _ := fs.Sub(migrationFiles, "migrations")
-	return []postgres.MigrationSet{{Name: "accounts", FS: sub}}
+	return []postgres.MigrationSet{ratelimit.Migrations(), {Name: "accounts", FS: sub}}
 }
 
 // Run runs the accounts service until ctx is done.
@@ -55,10 +56,10 @@ func Run(ctx context.Context, d app.Deps) error {
 	}
 	s := &service{
 		store: &Store{pool: pool}, key: d.SigningKey, log: log, now: d.Now, dummyHash: dummy,
-		byIP:    &limiter{pool: pool, name: "ip", every: 6 * time.Second, burst: 10},    // 10 at once, then 10 a minute
-		byEmail: &limiter{pool: pool, name: "email", every: 12 * time.Second, burst: 5}, // 5 at once, then 5 a minute
+		byIP:    &ratelimit.Limiter{Pool: pool, Name: "ip", Every: 6 * time.Second, Burst: 10},    // 10 at once, then 10 a minute
+		byEmail: &ratelimit.Limiter{Pool: pool, Name: "email", Every: 12 * time.Second, Burst: 5}, // 5 at once, then 5 a minute
 	}
-	go pruneLimits(ctx, pool, d.Now, 10*time.Minute)
+	go ratelimit.Prune(ctx, pool, d.Now, 10*time.Minute)
 	if d.DemoData {
 		seeded, err := seedDemo(ctx, s.store)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/idempotency"
+	"github.com/localeurope/piazza/pkg/ratelimit"
 	"github.com/localeurope/piazza/pkg/web"
 )
 
@@ -34,7 +35,8 @@ func routes(mux *http.ServeMux, store *Store, log *slog.Logger, now func() time.
 		p, _ := auth.FromContext(r.Context())
 		return p.AccountID
 	}}
-	submissions := web.NewLimiter(time.Minute, 5) // 5 at once, then one a minute
+	// 5 at once, then one a minute, shared by the replicas
+	submissions := &ratelimit.Limiter{Pool: store.pool, Name: "submissions", Every: time.Minute, Burst: 5}
 	mux.Handle("POST "+p+"/cities/{city}/events", idem.Wrap(handleCreate(store, log)))
 	mux.Handle("POST "+p+"/cities/{city}/submissions", limitSubmissions(submissions, now, log, idem.Wrap(handleSubmit(store, log))))
 	mux.Handle("GET "+p+"/submissions/{id}", handleSubmissionStatus(store, log))
@@ -55,11 +57,17 @@ func routes(mux *http.ServeMux, store *Store, log *slog.Logger, now func() time.
 
 // limitSubmissions refuses a client address's submissions beyond the
 // limiter's rate with 429; managers (signed in) are not limited.
-func limitSubmissions(l *web.Limiter, now func() time.Time, log *slog.Logger, next http.Handler) http.Handler {
+func limitSubmissions(l *ratelimit.Limiter, now func() time.Time, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, signedIn := auth.FromContext(r.Context()); !signedIn && !l.Allow(web.ClientIP(r), now()) {
-			web.WriteError(w, r, log, web.Errorf(web.ETooMany, "too many submissions from your address; try again in a minute"))
-			return
+		if _, signedIn := auth.FromContext(r.Context()); !signedIn {
+			ok, err := l.Allow(r.Context(), web.ClientIP(r), now())
+			if err == nil && !ok {
+				err = web.Errorf(web.ETooMany, "too many submissions from your address; try again in a minute")
+			}
+			if err != nil {
+				web.WriteError(w, r, log, err)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -11,6 +11,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/localeurope/piazza/pkg/app"
 	"github.com/localeurope/piazza/pkg/bus"
@@ -18,6 +19,7 @@ import (
 	"github.com/localeurope/piazza/pkg/inbox"
 	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/postgres"
+	"github.com/localeurope/piazza/pkg/ratelimit"
 	"github.com/localeurope/piazza/services/contract"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
@@ -32,7 +34,7 @@ const Schema = "calendar"
 // Migrations are the calendar schema's migration sets.
 func Migrations() []postgres.MigrationSet {
 	sub, _ := fs.Sub(migrationFiles, "migrations")
-	return []postgres.MigrationSet{outbox.Migrations(), inbox.Migrations(), idempotency.Migrations(), {Name: "calendar", FS: sub}}
+	return []postgres.MigrationSet{outbox.Migrations(), inbox.Migrations(), idempotency.Migrations(), ratelimit.Migrations(), {Name: "calendar", FS: sub}}
 }
 
 // Run runs the events calendar until ctx is done.
@@ -46,6 +48,7 @@ func Run(ctx context.Context, d app.Deps) error {
 	if err := postgres.Migrate(ctx, pool, log, Migrations()...); err != nil {
 		return fmt.Errorf("calendar: %w", err)
 	}
+	go ratelimit.Prune(ctx, pool, d.Now, 10*time.Minute)
 	if err := bus.EnsureStream(ctx, d.JS, contract.StreamConfig(contract.StreamCalendar, d.StreamReplicas), true); err != nil {
 		return fmt.Errorf("calendar: %w", err)
 	}

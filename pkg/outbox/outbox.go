@@ -54,21 +54,34 @@ type Entry struct {
 // trip to the server: a change that announces itself with several events
 // pays for one.
 func AddAll(ctx context.Context, tx pgx.Tx, entries ...Entry) error {
-	b := &pgx.Batch{}
 	for _, e := range entries {
-		ev := e.Event
-		if ev.ID == "" || ev.Type == "" || ev.Source == "" || e.Subject == "" {
+		if ev := e.Event; ev.ID == "" || ev.Type == "" || ev.Source == "" || e.Subject == "" {
 			return fmt.Errorf("outbox: event %q of type %q lacks id, type, source or subject", ev.ID, ev.Type)
 		}
-		b.Queue(insertSQL, ev.ID, e.Subject, ev.Source, ev.Type, ev.Subject, ev.Time, ev.DataContentType, ev.TraceParent, ev.Data)
 	}
-	if b.Len() == 0 {
+	var err error
+	switch len(entries) {
+	case 0:
 		return nil
+	case 1: // a batch of one costs more than a statement
+		e := entries[0]
+		_, err = tx.Exec(ctx, insertSQL, e.args()...)
+	default:
+		b := &pgx.Batch{}
+		for _, e := range entries {
+			b.Queue(insertSQL, e.args()...)
+		}
+		err = tx.SendBatch(ctx, b).Close()
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err != nil {
 		return fmt.Errorf("outbox: add %s: %w", entries[0].Event.Type, err)
 	}
 	return nil
+}
+
+func (e Entry) args() []any {
+	ev := e.Event
+	return []any{ev.ID, e.Subject, ev.Source, ev.Type, ev.Subject, ev.Time, ev.DataContentType, ev.TraceParent, ev.Data}
 }
 
 const insertSQL = `

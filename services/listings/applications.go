@@ -169,24 +169,17 @@ func scanApp(row pgx.CollectableRow) (Application, error) {
 
 // loadApp reads one application, or ENotFound.
 func loadApp(ctx context.Context, q querier, id string) (Application, error) {
-	rows, err := q.Query(ctx, appSelect+` WHERE a.id = $1`, id)
-	if err != nil {
-		return Application{}, fmt.Errorf("listings: application %s: %w", id, err)
-	}
-	a, err := pgx.CollectExactlyOneRow(rows, scanApp)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Application{}, errNoApplication(id)
-	}
-	if err != nil {
-		return Application{}, fmt.Errorf("listings: application %s: %w", id, err)
-	}
-	return a, nil
+	return queryApp(ctx, q, appSelect+` WHERE a.id = $1`, id)
 }
 
 // lockApp is loadApp that locks the application's row for the rest of the
 // transaction.
 func lockApp(ctx context.Context, tx pgx.Tx, id string) (Application, error) {
-	rows, err := tx.Query(ctx, appSelect+` WHERE a.id = $1 FOR NO KEY UPDATE OF a`, id)
+	return queryApp(ctx, tx, appSelect+` WHERE a.id = $1 FOR NO KEY UPDATE OF a`, id)
+}
+
+func queryApp(ctx context.Context, q querier, sql, id string) (Application, error) {
+	rows, err := q.Query(ctx, sql, id)
 	if err != nil {
 		return Application{}, fmt.Errorf("listings: application %s: %w", id, err)
 	}

@@ -54,5 +54,6 @@ func sameStreamConfig(have, want jetstream.StreamConfig) bool {
 		have.MaxAge == want.MaxAge &&
 		(want.MaxBytes == 0 || have.MaxBytes == want.MaxBytes) &&
 		(want.Duplicates == 0 || have.Duplicates == want.Duplicates) &&
-		have.Discard == want.Discard
+		have.Discard == want.Discard &&
+		have.AllowAtomicPublish == want.AllowAtomicPublish
 }

@@ -46,8 +46,11 @@ func newEnv(tb testing.TB) *env {
 		},
 	})
 	_, js := bustest.Connect(tb)
+	// As the services' streams: on the embedded server's synced file store,
+	// open to atomic batches.
 	stream, err := js.CreateStream(testContext(tb), jetstream.StreamConfig{
-		Name: "SVC", Subjects: []string{"svc.>"}, Storage: jetstream.MemoryStorage, Duplicates: 2 * time.Minute,
+		Name: "SVC", Subjects: []string{"svc.>"}, Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute,
+		AllowAtomicPublish: true,
 	})
 	if err != nil {
 		tb.Fatalf("create stream: %v", err)
@@ -68,7 +71,7 @@ func openPool(tb testing.TB, url string) *pgxpool.Pool {
 // relay returns a relay over the real JetStream publisher; wrap, if given,
 // wraps that publisher.
 func (e *env) relay(wrap func(outbox.Publisher) outbox.Publisher) *outbox.Relay {
-	var p outbox.Publisher = outbox.JetStream{JS: e.js}
+	var p outbox.Publisher = &outbox.JetStream{JS: e.js}
 	if wrap != nil {
 		p = wrap(p)
 	}

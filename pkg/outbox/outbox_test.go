@@ -12,6 +12,7 @@ import (
 	"github.com/localeurope/piazza/pkg/bus"
 	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -371,4 +372,102 @@ func counterValue(tb testing.TB, reg *prometheus.Registry, name string) float64 
 		}
 	}
 	return sum
+}
+
+func TestJetStreamBatches(t *testing.T) {
+	batchIDs := func(t *testing.T, e *env) []string {
+		t.Helper()
+		ctx := testContext(t)
+		info, err := e.stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+			raw, err := e.stream.GetMsg(ctx, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, raw.Header.Get("Nats-Batch-Id"))
+		}
+		return out
+	}
+
+	t.Run("a backlog goes as one atomic batch, the rest one by one, in order", func(t *testing.T) {
+		e := newEnv(t)
+		ctx := testContext(t)
+		want := ids(e.addEvents(t, 276))
+		r := e.relay(nil)
+		r.BatchSize = 256
+		if n, err := r.PublishPending(ctx); err != nil || n != 256 {
+			t.Fatalf("first PublishPending = %d, %v; want 256", n, err)
+		}
+		if n, err := r.PublishPending(ctx); err != nil || n != 20 {
+			t.Fatalf("second PublishPending = %d, %v; want 20", n, err)
+		}
+		if got := ids(e.streamEvents(t)); !slices.Equal(got, want) {
+			t.Fatalf("stream holds %d events out of order or incomplete, want the 276 in order", len(got))
+		}
+		b := batchIDs(t, e)
+		if b[0] == "" || slices.ContainsFunc(b[:256], func(id string) bool { return id != b[0] }) {
+			t.Errorf("the first 256 messages were not stored as one batch: batch ids %q … %q", b[0], b[255])
+		}
+		if slices.ContainsFunc(b[256:], func(id string) bool { return id != "" }) {
+			t.Errorf("the last 20 (fewer than AtomicMin) were stored as a batch")
+		}
+	})
+
+	t.Run("a republished backlog is stored once", func(t *testing.T) {
+		e := newEnv(t)
+		ctx := testContext(t)
+		want := ids(e.addEvents(t, 100))
+		r := e.relay(nil)
+		if n, err := r.PublishPending(ctx); err != nil || n != 100 {
+			t.Fatalf("PublishPending = %d, %v; want 100", n, err)
+		}
+		// The marks are lost (a crash before they reached the disk): the
+		// whole backlog is published again, and the atomic batch is refused
+		// for its duplicate ids.
+		if _, err := e.pool.Exec(ctx, `UPDATE outbox SET published_at = NULL`); err != nil {
+			t.Fatal(err)
+		}
+		more := ids(e.addEvents(t, 10))
+		if n, err := r.PublishPending(ctx); err != nil || n != 110 {
+			t.Fatalf("PublishPending after lost marks = %d, %v; want 110", n, err)
+		}
+		if got := ids(e.streamEvents(t)); !slices.Equal(got, append(want, more...)) {
+			t.Errorf("stream holds %d events, want the 110 once each in order", len(got))
+		}
+		// Duplicates do not turn batches off: the next backlog is atomic.
+		e.addEvents(t, 40)
+		if n, err := r.PublishPending(ctx); err != nil || n != 40 {
+			t.Fatalf("PublishPending = %d, %v; want 40", n, err)
+		}
+		if b := batchIDs(t, e); b[len(b)-1] == "" {
+			t.Error("the backlog after a duplicate refusal was not sent as a batch")
+		}
+	})
+
+	t.Run("a stream without atomic batches gets every message", func(t *testing.T) {
+		e := newEnv(t)
+		ctx := testContext(t)
+		if _, err := e.js.UpdateStream(ctx, jetstream.StreamConfig{
+			Name: "SVC", Subjects: []string{"svc.>"}, Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		r := e.relay(nil)
+		for range 2 {
+			want := ids(e.addEvents(t, 64))
+			if n, err := r.PublishPending(ctx); err != nil || n != 64 {
+				t.Fatalf("PublishPending = %d, %v; want 64", n, err)
+			}
+			if got := ids(e.streamEvents(t)); !slices.Equal(got[len(got)-64:], want) {
+				t.Fatal("the stream lacks the batch's events")
+			}
+		}
+		if m := e.streamMsgs(t); m != 128 {
+			t.Errorf("stream holds %d messages, want 128", m)
+		}
+	})
 }

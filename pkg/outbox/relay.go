@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
 // Publisher publishes a batch of messages and returns once JetStream has
@@ -240,19 +242,79 @@ func Backlog(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	return n, err
 }
 
-// JetStream publishes batches asynchronously and waits for every PubAck.
+// JetStream publishes a relay's batches to JetStream and returns once every
+// message is stored.
+//
+// A batch of AtomicMin messages or more goes as one atomic batch (ADR-50,
+// nats-server 2.12+, the stream's allow_atomic): with sync_interval always,
+// nats-server writes the batch and syncs its file once, where separate
+// publishes cost a sync each — the difference between about 4,500 and
+// 30,000 stored messages a second on one disk. A batch costs about 5 ms
+// whatever its size (the server stages it in a store of its own), so
+// smaller ones, the common case when the relay keeps up, are published
+// message by message, asynchronously, and their PubAcks awaited.
+//
+// An atomic batch is all or nothing: when the server refuses one (a message
+// id it has seen, which a republish after a lost mark brings; a stream without
+// allow_atomic; a server that predates batches), the same messages are
+// published one by one, and JetStream drops the duplicates by Nats-Msg-Id.
+// After a refusal that is not about duplicates, batches are not tried again.
 type JetStream struct {
 	JS jetstream.JetStream
 	// AckTimeout bounds the wait for a batch's acknowledgements (default 10s).
 	AckTimeout time.Duration
+	// AtomicMin is the smallest batch sent atomically (default 32; negative:
+	// never).
+	AtomicMin int
+
+	noAtomic atomic.Bool
 }
 
+// errCodeBatchDuplicate is JetStream's error code for an atomic batch that
+// holds a message id the stream has already stored.
+const errCodeBatchDuplicate = 10201
+
 // PublishBatch implements Publisher.
-func (p JetStream) PublishBatch(ctx context.Context, msgs []*nats.Msg) error {
-	timeout := p.AckTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
+func (p *JetStream) PublishBatch(ctx context.Context, msgs []*nats.Msg) error {
+	minAtomic := p.AtomicMin
+	if minAtomic == 0 {
+		minAtomic = 32
 	}
+	if minAtomic > 0 && len(msgs) >= minAtomic && !p.noAtomic.Load() {
+		err := p.publishAtomic(ctx, msgs)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeBatchDuplicate {
+			p.noAtomic.Store(true)
+		}
+		for _, m := range msgs {
+			m.Header.Del(jetstreamext.BatchIDHeader)
+			m.Header.Del(jetstreamext.BatchSeqHeader)
+			m.Header.Del(jetstreamext.BatchCommitHeader)
+		}
+	}
+	return p.publishEach(ctx, msgs)
+}
+
+func (p *JetStream) timeout() time.Duration {
+	if p.AckTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return p.AckTimeout
+}
+
+func (p *JetStream) publishAtomic(ctx context.Context, msgs []*nats.Msg) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout())
+	defer cancel()
+	// No flow control: the commit's reply says whether the whole batch was
+	// stored, and a refusal stores nothing.
+	_, err := jetstreamext.PublishMsgBatch(ctx, p.JS, msgs, jetstreamext.BatchFlowControl{AckTimeout: p.timeout()})
+	return err
+}
+
+func (p *JetStream) publishEach(ctx context.Context, msgs []*nats.Msg) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
 		f, err := p.JS.PublishMsgAsync(m)
@@ -261,7 +323,7 @@ func (p JetStream) PublishBatch(ctx context.Context, msgs []*nats.Msg) error {
 		}
 		futures = append(futures, f)
 	}
-	deadline := time.NewTimer(timeout)
+	deadline := time.NewTimer(p.timeout())
 	defer deadline.Stop()
 	var errs []error
 	for _, f := range futures {

@@ -75,7 +75,7 @@ func Run(ctx context.Context, d app.Deps) error {
 			Metrics: d.ConsumeMetrics,
 		}, log)
 	})
-	relay := &outbox.Relay{Pool: pool, Publisher: outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
+	relay := &outbox.Relay{Pool: pool, Publisher: &outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
 	g.Go(func() error { return relay.Run(ctx) })
 	d.Ready()
 	return g.Wait()

@@ -42,6 +42,9 @@ func StreamConfig(name string, replicas int) jetstream.StreamConfig {
 		// Nats-Msg-Id, e.g. after a relay crash) is dropped.
 		Duplicates: 10 * time.Minute,
 		Discard:    jetstream.DiscardOld,
+		// The outbox relays publish a backlog as atomic batches: one sync
+		// of the store per batch instead of one per message.
+		AllowAtomicPublish: true,
 	}
 	switch name {
 	case StreamListings:

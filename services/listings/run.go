@@ -85,7 +85,7 @@ func (o Options) Run(ctx context.Context, d app.Deps) error {
 	d.Ready()
 
 	g, ctx := errgroup.WithContext(ctx)
-	relay := &outbox.Relay{Pool: pool, Publisher: outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
+	relay := &outbox.Relay{Pool: pool, Publisher: &outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
 	g.Go(func() error { return relay.Run(ctx) })
 	g.Go(func() error { return rollHorizon(ctx, store, d.Now, log) })
 	g.Go(func() error { return sweepApplications(ctx, store, d.Now, log) })

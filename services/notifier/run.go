@@ -111,7 +111,7 @@ func Run(ctx context.Context, d app.Deps) error {
 		}, log)
 	})
 	g.Go(func() error { return remindTomorrow(ctx, pool, d.Now, log) })
-	relay := &outbox.Relay{Pool: pool, Publisher: outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
+	relay := &outbox.Relay{Pool: pool, Publisher: &outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
 	g.Go(func() error { return relay.Run(ctx) })
 	g.Go(func() error {
 		t := time.NewTicker(10 * time.Millisecond)

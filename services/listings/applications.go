@@ -255,11 +255,10 @@ func lockDay(ctx context.Context, tx pgx.Tx, dayID string) (dayInfo, error) {
 	return d, dayErr(err, dayID)
 }
 
-// shareDay locks a market day's row in share mode for the rest of the
-// transaction: many may hold it at once, but not alongside lockDay.
-func shareDay(ctx context.Context, tx pgx.Tx, dayID string) (dayInfo, error) {
+// readDay reads a market day without locking it: see changeStall.
+func readDay(ctx context.Context, tx pgx.Tx, dayID string) (dayInfo, error) {
 	var d dayInfo
-	err := tx.QueryRow(ctx, daySelect+` WHERE d.id = $1 FOR SHARE OF d`, dayID).Scan(d.dest()...)
+	err := tx.QueryRow(ctx, daySelect+` WHERE d.id = $1`, dayID).Scan(d.dest()...)
 	return d, dayErr(err, dayID)
 }
 

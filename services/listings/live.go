@@ -229,13 +229,25 @@ func closeStalls(ctx context.Context, tx pgx.Tx, dayID string, now time.Time) er
 	if err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, `SELECT id::text FROM applications WHERE market_day_id = $1 AND status = 'accepted' AND live_state = 'open'`, dayID)
+	// Lock every stall of the day before reading their states: a stall's
+	// own change in flight (changeStall, which does not lock the day)
+	// finishes first and is seen here; one that comes after this commits
+	// finds the day ended.
+	rows, err := tx.Query(ctx, `SELECT id::text, coalesce(live_state, '') FROM applications WHERE market_day_id = $1 AND status = 'accepted'
+		ORDER BY id FOR NO KEY UPDATE`, dayID)
 	if err != nil {
 		return fmt.Errorf("listings: close stalls: %w", err)
 	}
-	open, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type stallState struct{ ID, Live string }
+	stalls, err := pgx.CollectRows(rows, pgx.RowToStructByPos[stallState])
 	if err != nil {
 		return fmt.Errorf("listings: close stalls: %w", err)
+	}
+	var open []string
+	for _, st := range stalls {
+		if st.Live == liveOpen {
+			open = append(open, st.ID)
+		}
 	}
 	for _, id := range open {
 		a, err := loadApp(ctx, tx, id)

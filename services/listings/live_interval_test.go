@@ -3,10 +3,13 @@ package listings
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/services/contract"
 )
 
 func TestStatusPostInterval(t *testing.T) {
@@ -123,4 +126,83 @@ func TestStallsRaceOnOneDay(t *testing.T) {
 			t.Errorf("%d posts accepted within one interval, want 1", ok)
 		}
 	})
+}
+
+// TestDayEndsWhileStallsChange: closing or cancelling a day while its stalls
+// check in and post (stall changes do not lock the day) leaves every stall
+// closed, and no stall event is written after the day's own event.
+func TestDayEndsWhileStallsChange(t *testing.T) {
+	for _, end := range []string{"close", "cancel"} {
+		t.Run(end, func(t *testing.T) {
+			ctx := context.Background()
+			onTheDay := time.Date(2026, 6, 5, 6, 0, 0, 0, time.UTC) // 08:00 in Ghent
+			s := newStore(t)
+			s.statusPostInterval = new(time.Duration) // 0: every post counts
+			codes := make([]string, 16)
+			for i := range codes {
+				codes[i] = fmt.Sprintf("B%d", i+1)
+			}
+			day := addAutoDay(t, s, "ghent", fixtureDate, codes...)
+			apps := make([]Application, len(codes))
+			owners := make([]string, len(codes))
+			for i := range apps {
+				owners[i] = fmt.Sprintf("acc-%d", i)
+				v := addOwnedVendor(t, s, "ghent", fmt.Sprintf("Stall %d", i), owners[i])
+				apps[i] = must(s.Apply(ctx, day.ID, NewApplication{VendorID: v.ID}, applyNow))
+			}
+			mustExec(t, s, `UPDATE market_days SET status = 'open' WHERE id = $1`, day.ID)
+			for i := range len(apps) / 2 {
+				must(s.CheckIn(ctx, vendorP(owners[i]), apps[i].ID, onTheDay))
+			}
+
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i, a := range apps {
+				wg.Go(func() {
+					<-start
+					if i >= len(apps)/2 {
+						_, _ = s.CheckIn(ctx, vendorP(owners[i]), a.ID, onTheDay)
+					}
+					for n := range 20 {
+						if _, err := s.PostStatus(ctx, vendorP(owners[i]), a.ID, fmt.Sprintf("post %d", n), onTheDay); err != nil {
+							wantCode(t, err, web.EConflict) // the day ended
+							return
+						}
+					}
+				})
+			}
+			mgr := auth.WithPrincipal(ctx, managerP("mgr", "ghent"))
+			wg.Go(func() {
+				<-start
+				// End the day once the first posts are in, while the rest
+				// are still coming.
+				for count(t, s, `SELECT count(*) FROM status_posts`) == 0 {
+					time.Sleep(time.Millisecond)
+				}
+				var err error
+				if end == "close" {
+					_, err = s.CloseDay(mgr, day.ID, onTheDay)
+				} else {
+					_, err = s.CancelDay(mgr, day.ID, "storm", onTheDay)
+				}
+				if err != nil {
+					t.Errorf("%s day: %v", end, err)
+				}
+			})
+			close(start)
+			wg.Wait()
+
+			if n := count(t, s, `SELECT count(*) FROM applications WHERE market_day_id = $1 AND status = 'accepted' AND live_state <> 'closed'`, day.ID); n != 0 {
+				t.Errorf("%d stalls are not closed after the day ended", n)
+			}
+			dayEvent := map[string]string{"close": contract.TypeMarketDayClosed, "cancel": contract.TypeMarketDayCancelled}[end]
+			if n := count(t, s, `SELECT count(*) FROM outbox WHERE type LIKE '%.stall.%'
+				AND seq > (SELECT seq FROM outbox WHERE type = $1)`, dayEvent); n != 0 {
+				t.Errorf("%d stall events were written after %s", n, dayEvent)
+			}
+			if n := count(t, s, `SELECT count(*) FROM outbox WHERE type = $1`, contract.TypeStallStatusPosted); n == 0 {
+				t.Error("no status post got through before the day ended; the race was not exercised")
+			}
+		})
+	}
 }

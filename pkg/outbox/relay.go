@@ -164,13 +164,19 @@ type row struct {
 }
 
 // PublishPending publishes one batch of unpublished rows in sequence order
-// and marks them, returning how many it published.
+// and marks them, returning how many it published: 0 also when another
+// relay of the schema is publishing at the time.
 func (r *Relay) PublishPending(ctx context.Context) (int, error) {
 	r.defaults()
 	var published int
 	err := pgx.BeginFunc(ctx, r.Pool, func(tx pgx.Tx) error {
-		// One relay at a time per schema; a second replica waits here and then
-		// sees only what is still unpublished.
+		// One relay at a time per schema. A relay that finds another at
+		// work returns at once instead of queueing behind it: every relay
+		// listens, so the one at work is woken by the same commits and
+		// goes round again for the rows its query did not see. (Queueing
+		// made the replicas of a service take turns on every wake-up, each
+		// round waiting out the others' publishes: 61 ms per round at 300
+		// notifications/s over three notifiers.)
 		//
 		// The commit that marks rows published need not wait for its WAL
 		// flush (synchronous_commit off for this transaction only): if the
@@ -178,9 +184,13 @@ func (r *Relay) PublishPending(ctx context.Context) (int, error) {
 		// are published again with the same Nats-Msg-Id, which JetStream
 		// drops as duplicates. That is the crash case the relay already
 		// handles, and it takes a disk flush out of every relay round.
-		if _, err := tx.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true),
-			pg_advisory_xact_lock(hashtextextended(current_schema() || '.outbox.relay', 0))`); err != nil {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || '.outbox.relay', 0))
+			FROM set_config('synchronous_commit', 'off', true)`).Scan(&locked); err != nil {
 			return err
+		}
+		if !locked {
+			return nil
 		}
 		rows, err := tx.Query(ctx, `
 			SELECT seq, event_id::text, subject, source, type, ce_subject, event_time, content_type, traceparent, data, created_at

@@ -76,6 +76,74 @@ func TestRelayRun(t *testing.T) {
 		}
 	})
 
+	t.Run("relays that find each other at work strand no row, without polling", func(t *testing.T) {
+		e := newEnv(t)
+		counter := &countingPublisher{counts: map[string]int{}}
+		relays := make([]*outbox.Relay, 3)
+		for i := range relays {
+			r := e.relay(nil)
+			r.Pool = openPool(t, e.url)
+			r.Publisher = counter.wrap(r.Publisher)
+			r.BatchSize = 8
+			r.PollInterval = time.Hour // only notifications wake them
+			relays[i] = r
+			runRelay(t, r)
+		}
+		ctx := testContext(t)
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Go(func() {
+				for i := range 40 {
+					ev := newEvent(t, w*40+i)
+					if err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+						return outbox.Add(ctx, tx, "svc.ghent.stall.checked_in", ev)
+					}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		waitFor(t, "the backlog to drain without a poll", func() bool { return e.backlog(t) == 0 })
+		if m := e.streamMsgs(t); m != 320 {
+			t.Errorf("stream holds %d messages, want 320", m)
+		}
+		for id, n := range counter.snapshot() {
+			if n != 1 {
+				t.Errorf("event %s published %d times", id, n)
+			}
+		}
+	})
+
+	t.Run("a relay does not wait while another publishes", func(t *testing.T) {
+		e := newEnv(t)
+		ctx := testContext(t)
+		e.addEvents(t, 3)
+		// Another replica's relay in the middle of its round.
+		holder, err := e.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Rollback(ctx)
+		if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '.outbox.relay', 0))`); err != nil {
+			t.Fatal(err)
+		}
+		r := e.relay(nil)
+		r.Pool = openPool(t, e.url)
+		short, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if n, err := r.PublishPending(short); err != nil || n != 0 {
+			t.Fatalf("PublishPending while another relay works = %d, %v; want 0, nil at once", n, err)
+		}
+		if err := holder.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := r.PublishPending(ctx); err != nil || n != 3 {
+			t.Fatalf("PublishPending after the other finished = %d, %v; want 3", n, err)
+		}
+	})
+
 	t.Run("a notification wakes the relay long before its poll interval", func(t *testing.T) {
 		e := newEnv(t)
 		r := e.relay(nil)

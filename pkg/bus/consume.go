@@ -46,6 +46,12 @@ type Delivery struct {
 // error for a transient failure (redelivered after a backoff).
 type Handler func(ctx context.Context, ev Event, d Delivery) error
 
+// BatchHandler processes several events at once, in order, all or nothing:
+// nil when all are done (every message is acked); any error and each message
+// is handed to the Handler on its own, which decides its fate as if no batch
+// had been tried.
+type BatchHandler func(ctx context.Context, evs []Event, ds []Delivery) error
+
 // Poison is told about every message the loop gives up on, so that it can be
 // kept where an operator can see it.
 type Poison func(ctx context.Context, ev Event, d Delivery, reason error)
@@ -67,6 +73,12 @@ type ConsumerSpec struct {
 	// messages about different things may finish in any order. The handler
 	// must then be safe to run concurrently. 0 or 1: one at a time.
 	Parallel int
+	// Batch, optional, takes the messages that are already waiting in a
+	// lane (up to MaxBatch, default 32) together, e.g. in one database
+	// transaction; a message that finds its lane idle is handled at once,
+	// on its own. Batches form only under load, and cost no latency.
+	Batch    BatchHandler
+	MaxBatch int
 	Metrics  *ConsumeMetrics // optional
 }
 
@@ -111,7 +123,20 @@ func Consume(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, log
 	// in hand finishes and is acked during shutdown instead of redelivered.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hcancel()
-	deliver, closeLanes := lanes(spec.Parallel, func(msg jetstream.Msg) { handle(hctx, msg, spec, cfg.MaxDeliver, log) })
+	one := func(msg jetstream.Msg) { handle(hctx, msg, spec, cfg.MaxDeliver, log) }
+	var deliver func(jetstream.Msg)
+	var closeLanes func()
+	if spec.Batch != nil {
+		maxBatch := spec.MaxBatch
+		if maxBatch <= 0 {
+			maxBatch = 32
+		}
+		deliver, closeLanes = batchLanes(max(spec.Parallel, 1), maxBatch, func(msgs []jetstream.Msg) {
+			handleBatch(hctx, msgs, spec, cfg.MaxDeliver, log)
+		})
+	} else {
+		deliver, closeLanes = lanes(spec.Parallel, one)
+	}
 	defer closeLanes()
 	cc, err := cons.Consume(deliver, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
@@ -142,6 +167,12 @@ func lanes(n int, h func(jetstream.Msg)) (deliver func(jetstream.Msg), closeLane
 	if n <= 1 {
 		return h, func() {}
 	}
+	return batchLanes(n, 1, func(msgs []jetstream.Msg) { h(msgs[0]) })
+}
+
+// batchLanes is lanes whose goroutines take what is waiting in their lane,
+// up to maxBatch messages, and run h on them together, in order.
+func batchLanes(n, maxBatch int, h func([]jetstream.Msg)) (deliver func(jetstream.Msg), closeLanes func()) {
 	var (
 		mu     sync.RWMutex
 		closed bool
@@ -149,11 +180,26 @@ func lanes(n int, h func(jetstream.Msg)) (deliver func(jetstream.Msg), closeLane
 		queues = make([]chan jetstream.Msg, n)
 	)
 	for i := range queues {
-		q := make(chan jetstream.Msg, 8)
+		q := make(chan jetstream.Msg, max(8, maxBatch))
 		queues[i] = q
 		wg.Go(func() {
+			batch := make([]jetstream.Msg, 0, maxBatch)
 			for msg := range q {
-				h(msg)
+				batch = append(batch[:0], msg)
+			more:
+				for len(batch) < maxBatch {
+					select {
+					case m, ok := <-q:
+						if !ok {
+							break more
+						}
+						batch = append(batch, m)
+					default:
+						break more
+					}
+				}
+				h(batch)
+				clear(batch)
 			}
 		})
 	}
@@ -194,13 +240,64 @@ func laneOf(msg jetstream.Msg, n int) int {
 	return int(f.Sum32() % uint32(n))
 }
 
-func handle(ctx context.Context, msg jetstream.Msg, spec ConsumerSpec, maxDeliver int, log *slog.Logger) {
-	var d Delivery
-	d.Subject = msg.Subject()
+// handleBatch runs spec.Batch on msgs and acks them all, or, when there is
+// only one, when one is not a CloudEvent, or when the batch fails, handles
+// each on its own.
+func handleBatch(ctx context.Context, msgs []jetstream.Msg, spec ConsumerSpec, maxDeliver int, log *slog.Logger) {
+	if len(msgs) > 1 {
+		evs := make([]Event, len(msgs))
+		ds := make([]Delivery, len(msgs))
+		ok := true
+		for i, msg := range msgs {
+			var err error
+			if evs[i], err = Decode(&nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()}); err != nil {
+				ok = false
+				break
+			}
+			ds[i] = delivery(msg, spec)
+		}
+		if ok {
+			hctx, cancel := context.WithTimeout(ctx, spec.HandlerTimeout)
+			err := safeCallBatch(hctx, spec.Batch, evs, ds)
+			cancel()
+			if err == nil {
+				for i, msg := range msgs {
+					spec.Metrics.count(spec.Stream, spec.Config.Durable, "acked")
+					if aerr := msg.Ack(); aerr != nil {
+						log.Warn("ack failed; the message will be redelivered and deduplicated",
+							"event_id", evs[i].ID, "subject", ds[i].Subject, "stream_seq", ds[i].StreamSeq, "err", aerr)
+					}
+				}
+				return
+			}
+			log.Debug("batch failed; handling its messages one by one", "messages", len(msgs), "err", err)
+		}
+	}
+	for _, msg := range msgs {
+		handle(ctx, msg, spec, maxDeliver, log)
+	}
+}
+
+func delivery(msg jetstream.Msg, spec ConsumerSpec) Delivery {
+	d := Delivery{Subject: msg.Subject()}
 	if meta, err := msg.Metadata(); err == nil {
 		d.StreamSeq, d.NumDelivered = meta.Sequence.Stream, meta.NumDelivered
 		spec.Metrics.observePending(spec.Stream, spec.Config.Durable, meta.NumPending)
 	}
+	return d
+}
+
+func safeCallBatch(ctx context.Context, h BatchHandler, evs []Event, ds []Delivery) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("batch handler panic: %v", v)
+		}
+	}()
+	return h(ctx, evs, ds)
+}
+
+func handle(ctx context.Context, msg jetstream.Msg, spec ConsumerSpec, maxDeliver int, log *slog.Logger) {
+	d := delivery(msg, spec)
 	ev, err := Decode(&nats.Msg{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()})
 	if err == nil {
 		hctx, cancel := context.WithTimeout(ctx, spec.HandlerTimeout)

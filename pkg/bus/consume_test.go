@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -474,4 +475,137 @@ func TestConsumeParallel(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestConsumeBatches: with Batch, what waits in a lane is handed over
+// together, in stream order per thing, and acked once; a failing batch falls
+// back to the Handler message by message.
+func TestConsumeBatches(t *testing.T) {
+	_, js := bustest.Connect(t)
+	publishN := func(t *testing.T, c *consumerTest, things, each int) {
+		t.Helper()
+		for n := range each {
+			for k := range things {
+				ev, err := bus.NewEvent("test", "eu.piazza.test.thing.happened.v1", fmt.Sprintf("thing/%d", k), map[string]int{"n": n})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := js.PublishMsg(testContext(t), ev.Msg(c.subject("thing"))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+
+	t.Run("waiting messages come together, in order, acked once", func(t *testing.T) {
+		var (
+			mu     sync.Mutex
+			sizes  []int
+			order  = map[string][]int{}
+			single int
+		)
+		gate := make(chan struct{})
+		var gateOnce sync.Once
+		c := newConsumerTest(t, js, "batched", func(_ context.Context, ev bus.Event, _ bus.Delivery) error {
+			gateOnce.Do(func() { <-gate }) // the first message holds its lane while the rest queue up
+			var body struct{ N int }
+			if err := ev.Unmarshal(&body); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			single++
+			order[ev.Subject] = append(order[ev.Subject], body.N)
+			return nil
+		})
+		const things, each = 4, 30
+		c.start(t, bus.ConsumerSpec{Parallel: 2, MaxBatch: 16, Batch: func(_ context.Context, evs []bus.Event, ds []bus.Delivery) error {
+			mu.Lock()
+			defer mu.Unlock()
+			sizes = append(sizes, len(evs))
+			for i, ev := range evs {
+				var body struct{ N int }
+				if err := ev.Unmarshal(&body); err != nil {
+					return err
+				}
+				if ds[i].StreamSeq == 0 {
+					t.Errorf("event %s without its delivery", ev.ID)
+				}
+				order[ev.Subject] = append(order[ev.Subject], body.N)
+			}
+			return nil
+		}})
+		publishN(t, c, things, each)
+		time.Sleep(100 * time.Millisecond) // let the lanes fill behind the held message
+		close(gate)
+		c.waitSettled(t, things*each)
+
+		mu.Lock()
+		defer mu.Unlock()
+		total := single
+		biggest := 0
+		for _, n := range sizes {
+			total += n
+			biggest = max(biggest, n)
+		}
+		if total != things*each {
+			t.Errorf("%d messages handled (%d alone, batches %v), want %d", total, single, sizes, things*each)
+		}
+		if biggest < 2 || biggest > 16 {
+			t.Errorf("batch sizes %v: want batches of several, at most MaxBatch = 16", sizes)
+		}
+		info := c.info(t)
+		if info.NumRedelivered != 0 {
+			t.Errorf("%d messages redelivered, want none", info.NumRedelivered)
+		}
+		c.assertOutcomes(t, map[string]float64{"acked": things * each})
+		for k := range things {
+			got := order[fmt.Sprintf("thing/%d", k)]
+			if len(got) != each {
+				t.Errorf("thing/%d: %d messages handled, want %d", k, len(got), each)
+			}
+			for i := 1; i < len(got); i++ {
+				if got[i] != got[i-1]+1 {
+					t.Errorf("thing/%d handled in the order %v, want stream order", k, got)
+					break
+				}
+			}
+		}
+	})
+
+	t.Run("a failing batch is handled message by message", func(t *testing.T) {
+		gate := make(chan struct{})
+		var once sync.Once
+		var batches atomic.Int32
+		c := newConsumerTest(t, js, "batchfail", func(_ context.Context, ev bus.Event, _ bus.Delivery) error {
+			once.Do(func() { <-gate })
+			if ev.Type == "eu.piazza.test.bad.v1" {
+				return bus.Permanent(errors.New("unknown payload"))
+			}
+			return nil
+		})
+		c.start(t, bus.ConsumerSpec{Parallel: 1, Batch: func(context.Context, []bus.Event, []bus.Delivery) error {
+			batches.Add(1)
+			return errors.New("one of them is bad")
+		}})
+		c.publish(t, "thing") // held by the gate while the rest queue
+		time.Sleep(50 * time.Millisecond)
+		for range 5 {
+			c.publish(t, "thing")
+		}
+		bad := c.publishEvent(t, "thing", bus.Event{Type: "eu.piazza.test.bad.v1"})
+		for range 5 {
+			c.publish(t, "thing")
+		}
+		time.Sleep(100 * time.Millisecond)
+		close(gate)
+		c.waitSettled(t, 12)
+		if batches.Load() == 0 {
+			t.Error("no batch was tried")
+		}
+		if p := c.onePoison(t); p.ev.ID != bad.ID {
+			t.Errorf("poisoned %s, want the bad event %s", p.ev.ID, bad.ID)
+		}
+		c.assertOutcomes(t, map[string]float64{"acked": 11, "terminated": 1})
+	})
 }

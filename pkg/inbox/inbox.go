@@ -58,6 +58,48 @@ func Handler(pool *pgxpool.Pool, consumer string, fn func(ctx context.Context, t
 	}
 }
 
+// BatchHandler is Handler for several events in one transaction: their ids
+// are recorded in one statement, fn runs, in order, for each event not
+// processed before, and one commit covers them all. Any error rolls all of
+// it back (bus.Consume then hands each event to Handler on its own).
+func BatchHandler(pool *pgxpool.Pool, consumer string, fn func(ctx context.Context, tx pgx.Tx, ev bus.Event, d bus.Delivery) error) bus.BatchHandler {
+	return func(ctx context.Context, evs []bus.Event, ds []bus.Delivery) error {
+		ids := make([]string, len(evs))
+		for i, ev := range evs {
+			ids[i] = ev.ID
+		}
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::text[])
+				ON CONFLICT DO NOTHING RETURNING event_id`, consumer, ids)
+			if err != nil {
+				return err
+			}
+			fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			todo := make(map[string]bool, len(fresh))
+			for _, id := range fresh {
+				todo[id] = true
+			}
+			for i, ev := range evs {
+				if !todo[ev.ID] {
+					continue // processed before, or earlier in this batch
+				}
+				delete(todo, ev.ID)
+				if err := fn(ctx, tx, ev, ds[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("inbox: %s: batch of %d events: %w", consumer, len(evs), err)
+		}
+		return nil
+	}
+}
+
 // Poison returns a bus.Poison that stores given-up messages in dead_letters.
 func Poison(pool *pgxpool.Pool, consumer string, log *slog.Logger) bus.Poison {
 	return func(ctx context.Context, ev bus.Event, d bus.Delivery, reason error) {

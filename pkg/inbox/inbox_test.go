@@ -3,6 +3,7 @@ package inbox_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -256,3 +257,79 @@ func testContext(tb testing.TB) context.Context {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestBatchHandler(t *testing.T) {
+	ev := func(id string) bus.Event {
+		return bus.Event{ID: id, Source: "listings", Type: "eu.piazza.listings.stall.checked_in.v1"}
+	}
+
+	t.Run("runs fn in order, once per new id, in one transaction", func(t *testing.T) {
+		pool := newSchema(t)
+		ctx := testContext(t)
+		if _, err := inbox.Once(ctx, pool, "notifier", "ev-2", recordEffect(ctx, "ev-2")); err != nil {
+			t.Fatal(err)
+		}
+		var order []string
+		var txs []pgx.Tx
+		h := inbox.BatchHandler(pool, "notifier", func(ctx context.Context, tx pgx.Tx, ev bus.Event, d bus.Delivery) error {
+			order = append(order, fmt.Sprintf("%s@%d", ev.ID, d.StreamSeq))
+			txs = append(txs, tx)
+			return recordEffect(ctx, ev.ID)(tx)
+		})
+		// ev-2 was processed before; ev-1 comes twice (a redelivery while
+		// the first was still waiting in the lane).
+		evs := []bus.Event{ev("ev-1"), ev("ev-2"), ev("ev-3"), ev("ev-1"), ev("ev-4")}
+		ds := []bus.Delivery{{StreamSeq: 1}, {StreamSeq: 2}, {StreamSeq: 3}, {StreamSeq: 1, NumDelivered: 2}, {StreamSeq: 4}}
+		if err := h(ctx, evs, ds); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(order); got != "[ev-1@1 ev-3@3 ev-4@4]" {
+			t.Errorf("fn ran for %s, want [ev-1@1 ev-3@3 ev-4@4]", got)
+		}
+		for _, tx := range txs[1:] {
+			if tx != txs[0] {
+				t.Error("the events ran in different transactions")
+			}
+		}
+		if n := effects(t, pool); n != 4 {
+			t.Errorf("%d effects, want 4", n)
+		}
+		if err := h(ctx, evs, ds); err != nil {
+			t.Fatal(err)
+		}
+		if n := effects(t, pool); n != 4 {
+			t.Errorf("%d effects after the batch came again, want still 4", n)
+		}
+	})
+
+	t.Run("a failure rolls back every event of the batch", func(t *testing.T) {
+		pool := newSchema(t)
+		ctx := testContext(t)
+		boom := errors.New("disk full")
+		h := inbox.BatchHandler(pool, "notifier", func(ctx context.Context, tx pgx.Tx, ev bus.Event, _ bus.Delivery) error {
+			if err := recordEffect(ctx, ev.ID)(tx); err != nil {
+				return err
+			}
+			if ev.ID == "ev-3" {
+				return boom
+			}
+			return nil
+		})
+		err := h(ctx, []bus.Event{ev("ev-1"), ev("ev-2"), ev("ev-3")}, make([]bus.Delivery, 3))
+		if !errors.Is(err, boom) {
+			t.Fatalf("err = %v, want fn's error", err)
+		}
+		if n := effects(t, pool); n != 0 {
+			t.Errorf("%d effects survived the failed batch, want 0", n)
+		}
+		if n := count(t, pool, "SELECT count(*) FROM inbox"); n != 0 {
+			t.Errorf("%d inbox records survived the failed batch, want 0", n)
+		}
+		// Each on its own, as bus.Consume does next: the good ones run.
+		for _, id := range []string{"ev-1", "ev-2"} {
+			if ran, err := inbox.Once(ctx, pool, "notifier", id, recordEffect(ctx, id)); err != nil || !ran {
+				t.Errorf("%s on its own: ran %v, err %v", id, ran, err)
+			}
+		}
+	})
+}

@@ -95,6 +95,8 @@ func Run(ctx context.Context, d app.Deps) error {
 			// events together, each stall's (each ce-subject's) in order.
 			// The handler's writes are versioned upserts and inserts.
 			Parallel: 8,
+			// Under load, what waits in a lane goes in one transaction.
+			Batch: inbox.BatchHandler(pool, consumerListings, notifyListingsEvent),
 		}, log)
 	})
 	g.Go(func() error {

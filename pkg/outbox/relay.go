@@ -65,7 +65,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	listening.Go(func() { r.listen(ctx, wake) })
 	poll := time.NewTicker(r.PollInterval)
 	defer poll.Stop()
-	lastPrune := time.Time{}
+	lastPrune, lastBacklog := time.Time{}, time.Time{}
 	for {
 		for {
 			n, err := r.PublishPending(ctx)
@@ -80,10 +80,13 @@ func (r *Relay) Run(ctx context.Context) error {
 				break
 			}
 		}
-		if r.Metrics != nil {
+		// The backlog gauge at most once a second: counting on every wake-up
+		// was a statement per commit under load.
+		if r.Metrics != nil && time.Since(lastBacklog) >= time.Second {
 			if n, err := Backlog(ctx, r.Pool); err == nil {
 				r.Metrics.backlog.WithLabelValues(r.schema()).Set(float64(n))
 			}
+			lastBacklog = time.Now()
 		}
 		if time.Since(lastPrune) > time.Hour {
 			if n, err := r.Prune(ctx); err != nil && ctx.Err() == nil {

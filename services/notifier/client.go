@@ -82,6 +82,12 @@ type client struct {
 	// one per connection for every few writes kept the runtime's timer heap
 	// busy (a tenth of the notifier's CPU with 17,000 connections).
 	writingSince atomic.Int64
+	// heardAt is when the client last sent anything, a pong included (unix
+	// ns): the hub's keepAlive closes a connection silent for pongWait.
+	// The reader sets no socket deadline for the same reason as the
+	// writer: 17,000 read deadlines pushed back on every pong kept the
+	// runtime's timer heap busy (a tenth of a notifier's CPU at 200 posts/s).
+	heardAt atomic.Int64
 
 	mu     sync.Mutex
 	queue  []frame  // waiting for the writer, oldest first
@@ -253,24 +259,25 @@ func (c *client) writeControls(ping bool, pong []byte) error {
 	if pong == nil && !ping {
 		return nil
 	}
-	// gorilla writes control frames with a socket deadline; it is cleared
-	// after them, so that the frames that follow are not cut short by it.
+	// Written like the data frames, framed here and without a socket
+	// deadline (gorilla's WriteControl sets one, and a timer with it): the
+	// keepAlive watchdog bounds the write. Server frames are not masked.
+	var b [2 + 2 + maxControlPayload]byte
+	f := b[:0]
 	if pong != nil {
-		if err := c.conn.WriteControl(websocket.PongMessage, pong, time.Now().Add(writeWait)); err != nil {
-			return err
-		}
+		f = append(f, 0x80|websocket.PongMessage, byte(len(pong)))
+		f = append(f, pong...)
 	}
 	if ping {
-		if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-			return err
-		}
+		f = append(f, 0x80|websocket.PingMessage, 0)
 	}
-	return c.conn.NetConn().SetWriteDeadline(time.Time{})
+	return c.writeFrames(f)
 }
 
-// writeFrames writes complete frames straight to the socket: gorilla's
-// writer would frame them again, and send each with its own write. The
-// write has no deadline; keepAlive watches writingSince instead.
+// maxControlPayload is the largest payload of a control frame (RFC 6455
+// 5.5); gorilla refuses a longer ping from a client before it gets here.
+const maxControlPayload = 125
+
 func (c *client) writeFrames(b []byte) error {
 	c.writingSince.Store(time.Now().UnixNano())
 	_, err := c.conn.NetConn().Write(b)
@@ -294,3 +301,6 @@ func (h *Hub) putBuf(bp *[]byte) {
 	*bp = (*bp)[:0]
 	h.bufs.pool.Put(bp)
 }
+
+// heard records that the client sent something.
+func (c *client) heard() { c.heardAt.Store(time.Now().UnixNano()) }

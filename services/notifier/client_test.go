@@ -165,13 +165,13 @@ func TestWriter(t *testing.T) {
 		c := s.dial(t)
 		pong := make(chan string, 1)
 		c.conn.SetPongHandler(func(data string) error { pong <- data; return nil })
-		if err := c.conn.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(time.Second)); err != nil {
+		if err := c.conn.WriteControl(websocket.PingMessage, []byte(strings.Repeat("are you there? ", 9)[:125]), time.Now().Add(time.Second)); err != nil { // the longest a control frame carries
 			t.Fatal(err)
 		}
 		go func() { _, _, _ = c.conn.ReadMessage() }() // control frames are handled while reading
 		select {
 		case got := <-pong:
-			if got != "are you there" {
+			if got != strings.Repeat("are you there? ", 9)[:125] {
 				t.Errorf("pong %q, want the ping's payload", got)
 			}
 		case <-time.After(10 * time.Second):
@@ -296,5 +296,47 @@ func TestStuckWriter(t *testing.T) {
 	eventually(t, "the hub drops the client whose write hangs", func() bool { return hub.clientCount() == 0 })
 	if n := testutil.ToFloat64(hub.metrics.dropped); n != 0 {
 		t.Errorf("%v clients closed for a full queue; the write watchdog should have closed this one", n)
+	}
+}
+
+// TestSilentClient: a client that sends nothing, not even a pong, is closed
+// after pongWait; one that answers the pings stays.
+func TestSilentClient(t *testing.T) {
+	hub := NewHub(0, newHubMetrics(nil))
+	hub.pingEvery, hub.pongWait = 50*time.Millisecond, 300*time.Millisecond
+	srv := httptest.NewServer(newWSHandler(hub, nil, testLog(t)))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = hub.keepAlive(ctx) }()
+
+	answering := dial(t, wsURL(srv.URL, "/"), nil) // gorilla's default ping handler answers
+	answered := make(chan error, 1)
+	go func() {
+		_, _, err := answering.conn.ReadMessage()
+		answered <- err
+	}()
+	silent := dial(t, wsURL(srv.URL, "/"), nil)
+	silent.conn.SetPingHandler(func(string) error { return nil }) // reads, never answers
+	gone := make(chan error, 1)
+	go func() {
+		_, _, err := silent.conn.ReadMessage()
+		gone <- err
+	}()
+
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the silent client was not closed")
+	}
+	eventually(t, "the hub forgets the silent client", func() bool { return hub.clientCount() == 1 })
+	time.Sleep(3 * hub.pongWait) // several pongWaits, answered
+	select {
+	case err := <-answered:
+		t.Fatalf("the client that answers pings was closed: %v", err)
+	default:
+	}
+	if n := hub.clientCount(); n != 1 {
+		t.Errorf("%d clients, want the answering one", n)
 	}
 }

@@ -36,6 +36,9 @@ type Hub struct {
 	// writeWait is how long a write to a client may take before keepAlive
 	// closes its connection.
 	writeWait time.Duration
+	// pongWait is how long a client may stay silent (pongs count) before
+	// keepAlive closes it.
+	pongWait time.Duration
 }
 
 // DefaultResumeWindow is how many recent notifications a replica keeps to
@@ -50,7 +53,7 @@ const maxResume = sendQueueLen - 16
 // NewHub returns an empty hub whose position is lastSeq.
 func NewHub(lastSeq uint64, m *hubMetrics) *Hub {
 	h := &Hub{topics: map[string]map[*client]struct{}{}, clients: map[*client]struct{}{}, metrics: m,
-		recent: newRing(DefaultResumeWindow), pingEvery: pingPeriod, writeWait: writeWait}
+		recent: newRing(DefaultResumeWindow), pingEvery: pingPeriod, writeWait: writeWait, pongWait: pongWait}
 	h.lastSeq.Store(lastSeq)
 	return h
 }
@@ -329,7 +332,7 @@ func notificationFrame(seq uint64, body []byte) frame {
 // by the client's writer. Clients are pinged pingEvery after they connect,
 // so connections made together are pinged together, not all at once.
 func (h *Hub) keepAlive(ctx context.Context) error {
-	t := time.NewTicker(min(time.Second, h.pingEvery/4, h.writeWait/4))
+	t := time.NewTicker(min(time.Second, h.pingEvery/4, h.writeWait/4, h.pongWait/4))
 	defer t.Stop()
 	for {
 		select {
@@ -343,6 +346,12 @@ func (h *Hub) keepAlive(ctx context.Context) error {
 					// A write that has not returned: the client does not read
 					// (or its network is gone). Closing the socket ends the
 					// write with an error, and the writer and reader clean up.
+					_ = c.conn.NetConn().Close()
+					continue
+				}
+				if heard := c.heardAt.Load(); heard != 0 && ns-heard > int64(h.pongWait) && c.conn != nil {
+					// Nothing from the client, not even a pong, for pongWait:
+					// it is gone. Closing the socket ends the reader.
 					_ = c.conn.NetConn().Close()
 					continue
 				}

@@ -116,7 +116,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Pongs and close replies go through the writer too, so it is the
 	// only goroutine that writes (gorilla itself still answers a protocol
 	// error with a close frame).
-	conn.SetPingHandler(func(data string) error { c.answerPing(data); return nil })
+	conn.SetPingHandler(func(data string) error { c.heard(); c.answerPing(data); return nil })
 	conn.SetCloseHandler(func(code int, _ string) error {
 		if code == websocket.CloseNoStatusReceived {
 			code = websocket.CloseNormalClosure
@@ -134,15 +134,15 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *wsHandler) readLoop(c *client) {
 	c.conn.SetReadLimit(maxFrameBytes)
-	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
-	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	c.heard()
+	c.conn.SetPongHandler(func(string) error { c.heard(); return nil })
 	refused := 0 // client frames refused in a row
 	for {
 		typ, data, err := c.conn.ReadMessage()
 		if err != nil {
 			return
 		}
-		_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+		c.heard()
 		if typ != websocket.TextMessage {
 			c.close(websocket.CloseUnsupportedData, "send JSON text frames")
 			return

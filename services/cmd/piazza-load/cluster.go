@@ -154,6 +154,17 @@ func (c *cluster) startPiazza(ctx context.Context, name, targets string, demo bo
 		// notifiers' PIAZZA_DEBUG_ADDR.
 		args = append(args, "-debug-addr="+addr)
 	}
+	if addr := os.Getenv("PIAZZA_LOAD_NOTIFIER_DEBUG_ADDR"); addr != "" && strings.HasPrefix(name, "notifier-") {
+		// Profiles of every notifier replica: notifier-i listens on the
+		// given port + i - 1.
+		host, p, err := net.SplitHostPort(addr)
+		base, perr := strconv.Atoi(p)
+		i, ierr := strconv.Atoi(strings.TrimPrefix(name, "notifier-"))
+		if err != nil || perr != nil || ierr != nil {
+			return nil, fmt.Errorf("PIAZZA_LOAD_NOTIFIER_DEBUG_ADDR %q: want host:port", addr)
+		}
+		args = append(args, "-debug-addr="+net.JoinHostPort(host, strconv.Itoa(base+i-1)))
+	}
 	return c.startProc(ctx, name, c.piazza, args, port, "/readyz")
 }
 

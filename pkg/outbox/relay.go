@@ -66,15 +66,24 @@ func (r *Relay) Run(ctx context.Context) error {
 	poll := time.NewTicker(r.PollInterval)
 	defer poll.Stop()
 	lastPrune, lastBacklog := time.Time{}, time.Time{}
+	// soon wakes the relay again shortly after it found another relay at
+	// work (a poll of a replica that does not lead): that round may have
+	// missed rows this one was woken for.
+	soon := time.NewTimer(time.Hour)
+	soon.Stop()
+	defer soon.Stop()
 	for {
 		for {
-			n, err := r.PublishPending(ctx)
+			n, busy, err := r.publishPending(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				r.Log.Warn("outbox relay failed; retrying", "schema", r.schema(), "err", err)
 				break
+			}
+			if busy {
+				soon.Reset(10 * time.Millisecond)
 			}
 			if n < r.BatchSize {
 				break
@@ -101,12 +110,21 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		case <-wake:
 		case <-poll.C:
+		case <-soon.C:
 		}
 	}
 }
 
 // listen turns NOTIFYs on the schema's outbox channel into wake-ups,
 // reconnecting after errors. Polling covers any gap while it reconnects.
+//
+// Only one relay of a schema listens at a time: the leader, which holds a
+// session advisory lock on its listening connection. The others try to take
+// the lead every PollInterval and meanwhile publish on their polls only.
+// Every relay listening made every replica run a round on every commit (a
+// sixth of a notifier's CPU at 200 notifications/s), though only one can
+// publish at a time. If the leader's connection or process ends, PostgreSQL
+// releases its lock and another relay takes the lead.
 func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
 	channel := pgx.Identifier{r.schema() + ".outbox"}.Sanitize()
 	for ctx.Err() == nil {
@@ -116,13 +134,28 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
 				return err
 			}
 			// A LISTEN connection must not go back to the pool still
-			// listening: take it out of the pool and close it ourselves.
+			// listening (or holding the lead): take it out of the pool and
+			// close it ourselves.
 			conn := pc.Hijack()
 			defer func() {
 				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
 				_ = conn.Close(cctx)
 			}()
+			for {
+				var lead bool
+				if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended(current_schema() || '.outbox.relay.leader', 0))`).Scan(&lead); err != nil {
+					return err
+				}
+				if lead {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(r.PollInterval):
+				}
+			}
 			if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 				return err
 			}
@@ -170,16 +203,21 @@ type row struct {
 // and marks them, returning how many it published: 0 also when another
 // relay of the schema is publishing at the time.
 func (r *Relay) PublishPending(ctx context.Context) (int, error) {
+	n, _, err := r.publishPending(ctx)
+	return n, err
+}
+
+// publishPending is PublishPending that also says whether another relay
+// was at work.
+func (r *Relay) publishPending(ctx context.Context) (published int, busy bool, err error) {
 	r.defaults()
-	var published int
-	err := pgx.BeginFunc(ctx, r.Pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, r.Pool, func(tx pgx.Tx) error {
 		// One relay at a time per schema. A relay that finds another at
-		// work returns at once instead of queueing behind it: every relay
-		// listens, so the one at work is woken by the same commits and
-		// goes round again for the rows its query did not see. (Queueing
-		// made the replicas of a service take turns on every wake-up, each
-		// round waiting out the others' publishes: 61 ms per round at 300
-		// notifications/s over three notifiers.)
+		// work returns at once instead of queueing behind it, and Run
+		// tries again 10 ms later for the rows the other's query may not
+		// have seen. (Queueing made the replicas of a service take turns
+		// on every wake-up, each round waiting out the others' publishes:
+		// 61 ms per round at 300 notifications/s over three notifiers.)
 		//
 		// The commit that marks rows published need not wait for its WAL
 		// flush (synchronous_commit off for this transaction only): if the
@@ -193,8 +231,11 @@ func (r *Relay) PublishPending(ctx context.Context) (int, error) {
 			return err
 		}
 		if !locked {
+			busy = true
 			return nil
 		}
+		// A statement of its own, after the lock: its snapshot includes
+		// the marks of the relay that held the lock before.
 		rows, err := tx.Query(ctx, `
 			SELECT seq, event_id::text, subject, source, type, ce_subject, event_time, content_type, traceparent, data, created_at
 			FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1`, r.BatchSize)
@@ -233,9 +274,9 @@ func (r *Relay) PublishPending(ctx context.Context) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("outbox: relay %s: %w", r.schema(), err)
+		return 0, false, fmt.Errorf("outbox: relay %s: %w", r.schema(), err)
 	}
-	return published, nil
+	return published, busy, nil
 }
 
 // Prune deletes rows published longer ago than Retention.

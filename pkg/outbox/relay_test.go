@@ -116,6 +116,48 @@ func TestRelayRun(t *testing.T) {
 		}
 	})
 
+	t.Run("one relay listens; when it stops, another takes the lead", func(t *testing.T) {
+		e := newEnv(t)
+		ctx := testContext(t)
+		leaders := func() []int32 {
+			rows, err := e.pool.Query(ctx, `SELECT pid FROM pg_stat_activity
+				WHERE datname = current_database() AND query LIKE 'LISTEN %' ORDER BY pid`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pids
+		}
+		listeners := func() int { return len(leaders()) }
+		start := func() func() error {
+			r := e.relay(nil)
+			r.Pool = openPool(t, e.url)
+			r.PollInterval = 100 * time.Millisecond
+			return runRelay(t, r)
+		}
+		stopFirst := start()
+		waitFor(t, "the first relay to lead", func() bool { return listeners() == 1 })
+		start()
+		start()
+		time.Sleep(300 * time.Millisecond) // several tries of the others
+		if n := listeners(); n != 1 {
+			t.Fatalf("%d relays listen, want only the leader", n)
+		}
+		first := leaders()[0]
+		if err := stopFirst(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "another relay to take the lead", func() bool {
+			l := leaders()
+			return len(l) == 1 && l[0] != first
+		})
+		evs := e.addEvents(t, 5)
+		waitFor(t, "the last relay to publish", func() bool { return e.streamMsgs(t) == uint64(len(evs)) })
+	})
+
 	t.Run("a relay does not wait while another publishes", func(t *testing.T) {
 		e := newEnv(t)
 		ctx := testContext(t)

@@ -125,7 +125,12 @@ type refPlace struct {
 	Lon  float64 `json:"lon"`
 }
 
-const appSelect = `
+// appColumns, appJoins and appSelect read an Application (see scanApp)
+// from the application a. The waitlist position counts the waitlisted of
+// the day up to and including a; appColumns ends inside that count's CASE,
+// so that insertAppSQL can add the row it inserts (see there).
+const (
+	appColumns = `
 	SELECT a.id::text, a.city, a.market_day_id::text, a.vendor_id::text, coalesce(pi.code, ''), coalesce(a.preferred_pitch, ''),
 	       a.status, coalesce(a.reason, ''), coalesce(a.note, ''), a.offer_expires_at, coalesce(a.batch_id::text, ''),
 	       coalesce(a.live_state, ''), a.checked_in_at, a.checked_out_at, coalesce(a.status_text, ''), a.status_posted_at,
@@ -135,13 +140,30 @@ const appSelect = `
 	       v.name, v.kind, coalesce(v.owner_account_id, ''), a.pitch_id::text,
 	       CASE WHEN a.status = 'waitlisted' THEN (SELECT count(*) FROM applications w
 	            WHERE w.market_day_id = a.market_day_id AND w.status = 'waitlisted'
-	              AND (w.waitlisted_at, w.id) <= (a.waitlisted_at, a.id)) END
-	FROM applications a
+	              AND (w.waitlisted_at, w.id) <= (a.waitlisted_at, a.id))`
+	appJoins = `
 	JOIN market_days d ON d.id = a.market_day_id
 	JOIN markets m ON m.id = d.market_id
 	JOIN places p ON p.id = m.place_id
 	JOIN vendors v ON v.id = a.vendor_id
 	LEFT JOIN pitches pi ON pi.id = a.pitch_id`
+	appSelect = appColumns + ` END
+	FROM applications a` + appJoins
+)
+
+// insertAppSQL inserts an application and reads it back as appSelect does,
+// in one statement (no row: a unique index fired). The statement does not
+// see the row it inserts, so its waitlist position is those ahead of it
+// plus one.
+const insertAppSQL = `
+	WITH a AS (
+		INSERT INTO applications (id, city, market_day_id, vendor_id, pitch_id, status, preferred_pitch, note, batch_id,
+		                          waitlisted_at, live_state, decided_at)
+		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), nullif($8, ''), nullif($9, '')::uuid, $10,
+		        CASE WHEN $6 = 'accepted' THEN 'expected' END, CASE WHEN $6 <> 'pending' THEN $11::timestamptz END)
+		ON CONFLICT DO NOTHING
+		RETURNING *)` + appColumns + ` + 1 END
+	FROM a` + appJoins
 
 func scanApp(row pgx.CollectableRow) (Application, error) {
 	var a Application
@@ -355,6 +377,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplic
 		}
 	}
 	id := newID()
+	var app Application
 	for attempt := 0; ; attempt++ {
 		status, pitchID := statusPending, (*string)(nil)
 		var waitlistedAt *time.Time
@@ -371,17 +394,16 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplic
 				status, waitlistedAt = statusWaitlisted, &now
 			}
 		}
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO applications (id, city, market_day_id, vendor_id, pitch_id, status, preferred_pitch, note, batch_id,
-			                          waitlisted_at, live_state, decided_at)
-			VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), nullif($8, ''), nullif($9, '')::uuid, $10,
-			        CASE WHEN $6 = 'accepted' THEN 'expected' END, CASE WHEN $6 <> 'pending' THEN $11::timestamptz END)
-			ON CONFLICT DO NOTHING`,
-			id, day.City, day.ID, v.ID, pitchID, status, na.Pitch, na.Note, o.batchID, waitlistedAt, now)
+		rows, err := tx.Query(ctx, insertAppSQL, id, day.City, day.ID, v.ID, pitchID, status, na.Pitch, na.Note, o.batchID, waitlistedAt, now)
 		if err != nil {
 			return Application{}, fmt.Errorf("listings: apply: insert: %w", err)
 		}
-		if tag.RowsAffected() == 1 {
+		inserted, err := pgx.CollectRows(rows, scanApp)
+		if err != nil {
+			return Application{}, fmt.Errorf("listings: apply: insert: %w", err)
+		}
+		if len(inserted) == 1 {
+			app = inserted[0]
 			break
 		}
 		var existing string
@@ -399,10 +421,6 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplic
 		if attempt == 8 {
 			return Application{}, web.Errorf(web.EConflict, "the market day is busy; please try again")
 		}
-	}
-	app, err := loadApp(ctx, tx, id)
-	if err != nil {
-		return Application{}, err
 	}
 	// The submission and what came of it, in one round trip.
 	entries := make([]outbox.Entry, 1, 2)

@@ -14,8 +14,12 @@ import (
 
 const consumerListings = "notifier-listings"
 
-// listingsSubjects are the listings events the notifier reads.
-var listingsSubjects = []string{"listings.*.city.>", "listings.*.stall.>", "listings.*.market_day.>", "listings.*.application.>"}
+// listingsSubjects are the listings events the notifier reads: only those
+// notifyListingsEvent acts on, so that the rest (every submission and
+// waitlisting, every day scheduled) never reach it.
+var listingsSubjects = []string{"listings.*.city.>", "listings.*.stall.>",
+	contract.ListingsSubject("*", "market_day", "opened"), contract.ListingsSubject("*", "market_day", "cancelled"),
+	contract.ListingsSubject("*", "market_day", "hours_changed"), contract.ListingsSubject("*", "application", "offered")}
 
 // StallRegisteredData is what a client gets to render a stall.registered
 // notification in its own language.

@@ -201,18 +201,27 @@ func lockApp(ctx context.Context, tx pgx.Tx, id string) (Application, error) {
 }
 
 func queryApp(ctx context.Context, q querier, sql, id string) (Application, error) {
-	rows, err := q.Query(ctx, sql, id)
+	a, err := collectApp(q.Query(ctx, sql, id))
+	return a, appErr(err, id)
+}
+
+// collectApp reads the one application of a query's rows.
+func collectApp(rows pgx.Rows, err error) (Application, error) {
 	if err != nil {
-		return Application{}, fmt.Errorf("listings: application %s: %w", id, err)
+		return Application{}, err
 	}
-	a, err := pgx.CollectExactlyOneRow(rows, scanApp)
+	return pgx.CollectExactlyOneRow(rows, scanApp)
+}
+
+// appErr explains an error reading application id: ENotFound for no row.
+func appErr(err error, id string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Application{}, errNoApplication(id)
+		return errNoApplication(id)
 	}
 	if err != nil {
-		return Application{}, fmt.Errorf("listings: application %s: %w", id, err)
+		return fmt.Errorf("listings: application %s: %w", id, err)
 	}
-	return a, nil
+	return nil
 }
 
 func errNoApplication(id string) error {
@@ -277,12 +286,6 @@ func lockDay(ctx context.Context, tx pgx.Tx, dayID string) (dayInfo, error) {
 	return d, dayErr(err, dayID)
 }
 
-// readDay reads a market day without locking it: see changeStall.
-func readDay(ctx context.Context, tx pgx.Tx, dayID string) (dayInfo, error) {
-	var d dayInfo
-	err := tx.QueryRow(ctx, daySelect+` WHERE d.id = $1`, dayID).Scan(d.dest()...)
-	return d, dayErr(err, dayID)
-}
 
 // lockDayFor is lockDay that also reads the applying vendor (of the day's
 // city) in the same round trip: see applicant.

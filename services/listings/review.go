@@ -60,17 +60,27 @@ func (s *Store) changeStall(ctx context.Context, who auth.Principal, id string, 
 	fn func(tx pgx.Tx, d dayInfo, a Application) (Application, error)) (Application, error) {
 	var out Application
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		a, err := lockApp(ctx, tx, id)
+		// The row lock and the day in one round trip, the day read by the
+		// statement after the lock's: its snapshot then includes any change
+		// of the day that locked the row first.
+		b := &pgx.Batch{}
+		b.Queue(appSelect+` WHERE a.id = $1 FOR NO KEY UPDATE OF a`, id)
+		b.Queue(daySelect+` WHERE d.id = (SELECT market_day_id FROM applications WHERE id = $1)`, id)
+		br := tx.SendBatch(ctx, b)
+		a, err := collectApp(br.Query())
 		if err != nil {
-			return err
+			br.Close()
+			return appErr(err, id)
+		}
+		var d dayInfo
+		err = br.QueryRow().Scan(d.dest()...)
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return dayErr(err, a.MarketDayID)
 		}
 		if err := may(who, a); err != nil {
-			return err
-		}
-		// After the row lock, in a statement of its own: its snapshot
-		// then includes any change of the day that locked the row first.
-		d, err := readDay(ctx, tx, a.MarketDayID)
-		if err != nil {
 			return err
 		}
 		out, err = fn(tx, d, a)

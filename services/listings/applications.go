@@ -286,7 +286,6 @@ func lockDay(ctx context.Context, tx pgx.Tx, dayID string) (dayInfo, error) {
 	return d, dayErr(err, dayID)
 }
 
-
 // lockDayFor is lockDay that also reads the applying vendor (of the day's
 // city) in the same round trip: see applicant.
 func lockDayFor(ctx context.Context, tx pgx.Tx, dayID, vendorID string, who *auth.Principal) (dayInfo, vendorInfo, error) {

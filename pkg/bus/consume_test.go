@@ -298,6 +298,23 @@ func (c *consumerTest) start(tb testing.TB, spec bus.ConsumerSpec) (stop func() 
 	return stop
 }
 
+// publishThings publishes each events about each of things things
+// (ce-subject thing/<k>, body {"n": <n>}), round robin.
+func (c *consumerTest) publishThings(tb testing.TB, things, each int) {
+	tb.Helper()
+	for n := range each {
+		for k := range things {
+			ev, err := bus.NewEvent("test", "eu.piazza.test.thing.happened.v1", fmt.Sprintf("thing/%d", k), map[string]int{"n": n})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if _, err := c.js.PublishMsg(testContext(tb), ev.Msg(c.subject("thing"))); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+}
+
 func (c *consumerTest) info(tb testing.TB) *jetstream.ConsumerInfo {
 	tb.Helper()
 	ctx := testContext(tb)
@@ -440,17 +457,7 @@ func TestConsumeParallel(t *testing.T) {
 		return nil
 	})
 	const things, each = 8, 25
-	for n := range each {
-		for k := range things {
-			ev, err := bus.NewEvent("test", "eu.piazza.test.thing.happened.v1", fmt.Sprintf("thing/%d", k), map[string]int{"n": n})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := js.PublishMsg(testContext(t), ev.Msg(c.subject("thing"))); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	c.publishThings(t, things, each)
 	c.start(t, bus.ConsumerSpec{Parallel: 4})
 	c.waitSettled(t, things*each)
 
@@ -482,20 +489,6 @@ func TestConsumeParallel(t *testing.T) {
 // back to the Handler message by message.
 func TestConsumeBatches(t *testing.T) {
 	_, js := bustest.Connect(t)
-	publishN := func(t *testing.T, c *consumerTest, things, each int) {
-		t.Helper()
-		for n := range each {
-			for k := range things {
-				ev, err := bus.NewEvent("test", "eu.piazza.test.thing.happened.v1", fmt.Sprintf("thing/%d", k), map[string]int{"n": n})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := js.PublishMsg(testContext(t), ev.Msg(c.subject("thing"))); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
 
 	t.Run("waiting messages come together, in order, acked once", func(t *testing.T) {
 		var (
@@ -535,7 +528,7 @@ func TestConsumeBatches(t *testing.T) {
 			}
 			return nil
 		}})
-		publishN(t, c, things, each)
+		c.publishThings(t, things, each)
 		time.Sleep(100 * time.Millisecond) // let the lanes fill behind the held message
 		close(gate)
 		c.waitSettled(t, things*each)

@@ -58,6 +58,25 @@ func TestStatusPostInterval(t *testing.T) {
 	})
 }
 
+// openDayWithStalls opens an auto-accepting market day in Ghent with n
+// pitches, each taken by the stall of a vendor account of its own.
+func openDayWithStalls(tb testing.TB, s *Store, n int) (day marketDay, apps []Application, owners []string) {
+	tb.Helper()
+	codes := make([]string, n)
+	for i := range codes {
+		codes[i] = fmt.Sprintf("A%d", i+1)
+	}
+	day = addAutoDay(tb, s, "ghent", fixtureDate, codes...)
+	apps, owners = make([]Application, n), make([]string, n)
+	for i := range apps {
+		owners[i] = fmt.Sprintf("acc-%d", i)
+		v := addOwnedVendor(tb, s, "ghent", fmt.Sprintf("Stall %d", i), owners[i])
+		apps[i] = must(s.Apply(context.Background(), day.ID, NewApplication{VendorID: v.ID}, applyNow))
+	}
+	mustExec(tb, s, `UPDATE market_days SET status = 'open' WHERE id = $1`, day.ID)
+	return day, apps, owners
+}
+
 // TestStallsRaceOnOneDay: the stalls of one market day change their own live
 // state at the same time without waiting for each other's transactions, and
 // the interval still holds for one stall posting from several requests.
@@ -65,19 +84,7 @@ func TestStallsRaceOnOneDay(t *testing.T) {
 	ctx := context.Background()
 	onTheDay := time.Date(2026, 6, 5, 6, 0, 0, 0, time.UTC) // 08:00 in Ghent
 	s := newStore(t)
-	codes := make([]string, 20)
-	for i := range codes {
-		codes[i] = fmt.Sprintf("A%d", i+1)
-	}
-	day := addAutoDay(t, s, "ghent", fixtureDate, codes...)
-	apps := make([]Application, len(codes))
-	owners := make([]string, len(codes))
-	for i := range apps {
-		owners[i] = fmt.Sprintf("acc-%d", i)
-		v := addOwnedVendor(t, s, "ghent", fmt.Sprintf("Stall %d", i), owners[i])
-		apps[i] = must(s.Apply(ctx, day.ID, NewApplication{VendorID: v.ID}, applyNow))
-	}
-	mustExec(t, s, `UPDATE market_days SET status = 'open' WHERE id = $1`, day.ID)
+	_, apps, owners := openDayWithStalls(t, s, 20)
 
 	t.Run("twenty stalls check in and post at once", func(t *testing.T) {
 		errs := make(chan error, 2*len(apps))
@@ -138,19 +145,7 @@ func TestDayEndsWhileStallsChange(t *testing.T) {
 			onTheDay := time.Date(2026, 6, 5, 6, 0, 0, 0, time.UTC) // 08:00 in Ghent
 			s := newStore(t)
 			s.statusPostInterval = new(time.Duration) // 0: every post counts
-			codes := make([]string, 16)
-			for i := range codes {
-				codes[i] = fmt.Sprintf("B%d", i+1)
-			}
-			day := addAutoDay(t, s, "ghent", fixtureDate, codes...)
-			apps := make([]Application, len(codes))
-			owners := make([]string, len(codes))
-			for i := range apps {
-				owners[i] = fmt.Sprintf("acc-%d", i)
-				v := addOwnedVendor(t, s, "ghent", fmt.Sprintf("Stall %d", i), owners[i])
-				apps[i] = must(s.Apply(ctx, day.ID, NewApplication{VendorID: v.ID}, applyNow))
-			}
-			mustExec(t, s, `UPDATE market_days SET status = 'open' WHERE id = $1`, day.ID)
+			day, apps, owners := openDayWithStalls(t, s, 16)
 			for i := range len(apps) / 2 {
 				must(s.CheckIn(ctx, vendorP(owners[i]), apps[i].ID, onTheDay))
 			}

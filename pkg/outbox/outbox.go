@@ -20,6 +20,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/localeurope/piazza/pkg/bus"
@@ -50,40 +51,67 @@ type Entry struct {
 	Event   bus.Event
 }
 
-// AddAll writes entries in the caller's transaction, in order, in one round
-// trip to the server: a change that announces itself with several events
-// pays for one.
+// AddAll writes entries in the caller's transaction, in order, in one
+// statement: a change that announces itself with several events pays for one
+// round trip and one trigger.
 func AddAll(ctx context.Context, tx pgx.Tx, entries ...Entry) error {
-	for _, e := range entries {
-		if ev := e.Event; ev.ID == "" || ev.Type == "" || ev.Source == "" || e.Subject == "" {
-			return fmt.Errorf("outbox: event %q of type %q lacks id, type, source or subject", ev.ID, ev.Type)
-		}
+	sql, args, err := insert(entries)
+	if err != nil || sql == "" {
+		return err
 	}
-	var err error
-	switch len(entries) {
-	case 0:
-		return nil
-	case 1: // a batch of one costs more than a statement
-		e := entries[0]
-		_, err = tx.Exec(ctx, insertSQL, e.args()...)
-	default:
-		b := &pgx.Batch{}
-		for _, e := range entries {
-			b.Queue(insertSQL, e.args()...)
-		}
-		err = tx.SendBatch(ctx, b).Close()
-	}
-	if err != nil {
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("outbox: add %s: %w", entries[0].Event.Type, err)
 	}
 	return nil
 }
 
-func (e Entry) args() []any {
-	ev := e.Event
-	return []any{ev.ID, e.Subject, ev.Source, ev.Type, ev.Subject, ev.Time, ev.DataContentType, ev.TraceParent, ev.Data}
+// Queue adds the statement that writes entries, in order, to b: a caller
+// that sends b inside its transaction (with its COMMIT, say) writes its
+// events without a round trip of their own. An error is an entry that lacks
+// a field; nothing is queued then.
+func Queue(b *pgx.Batch, entries ...Entry) error {
+	sql, args, err := insert(entries)
+	if err == nil && sql != "" {
+		b.Queue(sql, args...)
+	}
+	return err
 }
 
-const insertSQL = `
+// insert returns the statement that writes entries ("" for none).
+func insert(entries []Entry) (string, []any, error) {
+	for _, e := range entries {
+		if ev := e.Event; ev.ID == "" || ev.Type == "" || ev.Source == "" || e.Subject == "" {
+			return "", nil, fmt.Errorf("outbox: event %q of type %q lacks id, type, source or subject", ev.ID, ev.Type)
+		}
+	}
+	switch len(entries) {
+	case 0:
+		return "", nil, nil
+	case 1:
+		ev := entries[0].Event
+		return insertSQL, []any{ev.ID, entries[0].Subject, ev.Source, ev.Type, ev.Subject, ev.Time, ev.DataContentType, ev.TraceParent, ev.Data}, nil
+	}
+	n := len(entries)
+	ids, subjects, sources, types, ceSubjects := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	times, contentTypes, traceParents, data := make([]time.Time, n), make([]string, n), make([]string, n), make([][]byte, n)
+	for i, e := range entries {
+		ev := e.Event
+		ids[i], subjects[i], sources[i], types[i], ceSubjects[i] = ev.ID, e.Subject, ev.Source, ev.Type, ev.Subject
+		times[i], contentTypes[i], traceParents[i], data[i] = ev.Time, ev.DataContentType, ev.TraceParent, ev.Data
+	}
+	return insertManySQL, []any{ids, subjects, sources, types, ceSubjects, times, contentTypes, traceParents, data}, nil
+}
+
+const (
+	insertSQL = `
 	INSERT INTO outbox (event_id, subject, source, type, ce_subject, event_time, content_type, traceparent, data)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	// The rows take their sequence numbers in the order the SELECT yields
+	// them, which ORDER BY ord makes the arrays' order.
+	insertManySQL = `
+	INSERT INTO outbox (event_id, subject, source, type, ce_subject, event_time, content_type, traceparent, data)
+	SELECT id::uuid, subject, source, type, ce_subject, event_time, content_type, traceparent, data
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::bytea[])
+	     WITH ORDINALITY AS e(id, subject, source, type, ce_subject, event_time, content_type, traceparent, data, ord)
+	ORDER BY ord`
+)

@@ -1,6 +1,7 @@
 package outbox_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -269,9 +270,39 @@ func TestAddAll(t *testing.T) {
 			t.Fatalf("%d events in the stream, want 3", len(got))
 		}
 		for i := range evs {
-			if got[i].ID != evs[i].ID {
-				t.Errorf("stream[%d] = %s, want %s", i, got[i].ID, evs[i].ID)
+			if !sameEvent(got[i], evs[i]) {
+				t.Errorf("stream[%d] = %+v, want %+v", i, got[i], evs[i])
 			}
+		}
+	})
+	t.Run("Queue writes the entries with the caller's other statements, in order", func(t *testing.T) {
+		before := len(e.streamEvents(t))
+		evs := []bus.Event{newEvent(t, 6), newEvent(t, 7)}
+		evs[1].TraceParent = ""
+		conn, err := e.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Release()
+		b := &pgx.Batch{}
+		b.Queue(`BEGIN`)
+		if err := outbox.Queue(b, outbox.Entry{Subject: "svc.ghent.stall.checked_in", Event: evs[0]},
+			outbox.Entry{Subject: "svc.ghent.stall.checked_out", Event: evs[1]}); err != nil {
+			t.Fatal(err)
+		}
+		b.Queue(`COMMIT`)
+		if err := conn.SendBatch(ctx, b).Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := e.relay(nil).PublishPending(ctx); err != nil || n != 2 {
+			t.Fatalf("PublishPending = %d, %v; want 2", n, err)
+		}
+		got := e.streamEvents(t)[before:]
+		if len(got) != 2 || !sameEvent(got[0], evs[0]) || !sameEvent(got[1], evs[1]) {
+			t.Errorf("stream = %+v, want %+v", got, evs)
+		}
+		if err := outbox.Queue(&pgx.Batch{}, outbox.Entry{Subject: "svc.x"}); err == nil {
+			t.Error("Queue accepted an entry without an event")
 		}
 	})
 	t.Run("one invalid entry writes none of them", func(t *testing.T) {
@@ -470,4 +501,12 @@ func TestJetStreamBatches(t *testing.T) {
 			t.Errorf("stream holds %d messages, want 128", m)
 		}
 	})
+}
+
+// sameEvent compares the fields an event carries through the outbox (whose
+// times are Postgres's, to the microsecond).
+func sameEvent(a, b bus.Event) bool {
+	return a.ID == b.ID && a.Source == b.Source && a.Type == b.Type && a.Subject == b.Subject &&
+		a.Time.Sub(b.Time).Abs() < time.Microsecond && a.DataContentType == b.DataContentType && a.TraceParent == b.TraceParent &&
+		bytes.Equal(a.Data, b.Data)
 }

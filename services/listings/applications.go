@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/web"
@@ -151,16 +152,27 @@ const (
 	FROM applications a` + appJoins
 )
 
-// insertAppSQL inserts an application and reads it back as appSelect does,
-// in one statement (no row: a unique index fired). The statement does not
-// see the row it inserts, so its waitlist position is those ahead of it
-// plus one.
+// insertAppSQL chooses the application's status and pitch, inserts it and
+// reads it back as appSelect does, in one statement. With the market's
+// auto_accept ($10) it is accepted on the preferred pitch ($3) or the first
+// free one (freePitchSQL, whose parameters $1 to $3 it shares), or waitlisted when none is free; a
+// preferred pitch that is taken inserts nothing. Without, it is pending.
+// No row: nothing was inserted (that, or a unique index fired). The
+// statement does not see the row it inserts, so its waitlist position is
+// those ahead of it plus one.
 const insertAppSQL = `
-	WITH a AS (
+	WITH pitch AS MATERIALIZED (
+		SELECT CASE WHEN $10::boolean THEN (` + freePitchSQL + `) END AS id
+	), choice AS (
+		SELECT id AS pitch_id, CASE WHEN NOT $10 THEN 'pending' WHEN id IS NOT NULL THEN 'accepted' ELSE 'waitlisted' END AS status
+		FROM pitch WHERE NOT ($10 AND $3 <> '' AND id IS NULL)
+	), a AS (
 		INSERT INTO applications (id, city, market_day_id, vendor_id, pitch_id, status, preferred_pitch, note, batch_id,
 		                          waitlisted_at, live_state, decided_at)
-		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), nullif($8, ''), nullif($9, '')::uuid, $10,
-		        CASE WHEN $6 = 'accepted' THEN 'expected' END, CASE WHEN $6 <> 'pending' THEN $11::timestamptz END)
+		SELECT $4, $5, $2, $6, c.pitch_id, c.status, nullif($3, ''), nullif($7, ''), nullif($8, '')::uuid,
+		       CASE WHEN c.status = 'waitlisted' THEN $9::timestamptz END,
+		       CASE WHEN c.status = 'accepted' THEN 'expected' END, CASE WHEN c.status <> 'pending' THEN $9 END
+		FROM choice c
 		ON CONFLICT DO NOTHING
 		RETURNING *)` + appColumns + ` + 1 END
 	FROM a` + appJoins
@@ -289,20 +301,36 @@ func lockDay(ctx context.Context, tx pgx.Tx, dayID string) (dayInfo, error) {
 // lockDayFor is lockDay that also reads the applying vendor (of the day's
 // city) in the same round trip: see applicant.
 func lockDayFor(ctx context.Context, tx pgx.Tx, dayID, vendorID string, who *auth.Principal) (dayInfo, vendorInfo, error) {
-	var d dayInfo
-	var vid, vcity, vname, vkind, vowner *string
-	err := tx.QueryRow(ctx, dayColumns+`, v.id::text, v.city, v.name, v.kind, coalesce(v.owner_account_id, '')`+dayFrom+`
-		LEFT JOIN vendors v ON v.id = $2 AND v.city = d.city
-		WHERE d.id = $1 FOR NO KEY UPDATE OF d`, dayID, vendorID,
-	).Scan(append(d.dest(), &vid, &vcity, &vname, &vkind, &vowner)...)
+	var l dayFor
+	return l.result(tx.QueryRow(ctx, lockDayForSQL, dayID, vendorID).Scan(l.dest()...), dayID, who)
+}
+
+// lockDayForSQL is lockDayFor's statement, with the day and vendor ids
+// ($1, $2), which dayFor scans.
+const lockDayForSQL = dayColumns + `, v.id::text, v.city, v.name, v.kind, coalesce(v.owner_account_id, '')` + dayFrom + `
+	LEFT JOIN vendors v ON v.id = $2 AND v.city = d.city
+	WHERE d.id = $1 FOR NO KEY UPDATE OF d`
+
+// dayFor is what lockDayForSQL reads.
+type dayFor struct {
+	day                              dayInfo
+	vid, vcity, vname, vkind, vowner *string
+}
+
+func (l *dayFor) dest() []any {
+	return append(l.day.dest(), &l.vid, &l.vcity, &l.vname, &l.vkind, &l.vowner)
+}
+
+// result is the day and vendor read with err, or why who may not apply.
+func (l *dayFor) result(err error, dayID string, who *auth.Principal) (dayInfo, vendorInfo, error) {
 	if err := dayErr(err, dayID); err != nil {
-		return d, vendorInfo{}, err
+		return l.day, vendorInfo{}, err
 	}
-	if vid == nil {
-		return d, vendorInfo{}, errNoVendor()
+	if l.vid == nil {
+		return l.day, vendorInfo{}, errNoVendor()
 	}
-	v := vendorInfo{ID: *vid, City: *vcity, Name: *vname, Kind: *vkind, Owner: *vowner}
-	return d, v, mayApplyFor(v, who)
+	v := vendorInfo{ID: *l.vid, City: *l.vcity, Name: *l.vname, Kind: *l.vkind, Owner: *l.vowner}
+	return l.day, v, mayApplyFor(v, who)
 }
 
 // dayColumns and dayFrom read a dayInfo (see dest) from market_days d; a
@@ -350,14 +378,57 @@ func (s *Store) Apply(ctx context.Context, dayID string, na NewApplication, now 
 // preferred (or first free) pitch, or waitlisted when none is free;
 // otherwise it is pending. Applications for one day take turns on the day's
 // row lock, so many requests may race.
+//
+// It is three round trips: BEGIN with the day's lock, the insert, and the
+// outbox rows with the COMMIT. The lock is held for the last two only: a
+// day's applications queue on it, so its hold time bounds how many one day
+// takes per second (the opening of a season's registrations, say).
 func (s *Store) ApplyAs(ctx context.Context, who *auth.Principal, dayID string, na NewApplication, now time.Time) (Application, error) {
-	var app Application
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		app, err = s.apply(ctx, tx, dayID, na, now, applyOpts{actor: who})
-		return err
-	})
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return Application{}, fmt.Errorf("listings: apply: %w", err)
+	}
+	defer conn.Release()
+	app, err := applyAlone(ctx, conn, who, dayID, na, now)
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		// A connection left in the transaction would be closed by the
+		// pool; roll back to keep it. Refusals (a second application, a
+		// full day) are common.
+		if _, rerr := conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil {
+			return Application{}, errors.Join(err, rerr)
+		}
+	}
 	return app, err
+}
+
+// applyAlone is ApplyAs in the transaction it begins on conn, which it
+// commits when it returns no error.
+func applyAlone(ctx context.Context, conn *pgxpool.Conn, who *auth.Principal, dayID string, na NewApplication, now time.Time) (Application, error) {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	var l dayFor
+	b.Queue(lockDayForSQL, dayID, na.VendorID).QueryRow(func(row pgx.Row) error { return row.Scan(l.dest()...) })
+	day, v, err := l.result(conn.SendBatch(ctx, b).Close(), dayID, who)
+	if err != nil {
+		return Application{}, err
+	}
+	app, entries, err := applyLocked(ctx, conn, day, v, na, now, applyOpts{actor: who})
+	if err != nil {
+		return Application{}, err
+	}
+	b = &pgx.Batch{}
+	if err := outbox.Queue(b, entries...); err != nil {
+		return Application{}, err
+	}
+	var tag pgconn.CommandTag
+	b.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error { tag = ct; return nil })
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return Application{}, fmt.Errorf("listings: apply: commit: %w", err)
+	}
+	if tag.String() != "COMMIT" {
+		return Application{}, fmt.Errorf("listings: apply: commit: %s", tag)
+	}
+	return app, nil
 }
 
 type applyOpts struct {
@@ -365,69 +436,68 @@ type applyOpts struct {
 	batchID string
 }
 
+// apply stores an application in tx (see ApplyAs).
 func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplication, now time.Time, o applyOpts) (Application, error) {
 	day, v, err := lockDayFor(ctx, tx, dayID, na.VendorID, o.actor)
 	if err != nil {
 		return Application{}, err
 	}
+	app, entries, err := applyLocked(ctx, tx, day, v, na, now, o)
+	if err != nil {
+		return Application{}, err
+	}
+	return app, outbox.AddAll(ctx, tx, entries...)
+}
+
+// applyLocked inserts an application for v on the day locked by the
+// transaction q is in, and returns it with the events that announce it: its
+// submission and what came of it.
+func applyLocked(ctx context.Context, q querier, day dayInfo, v vendorInfo, na NewApplication, now time.Time, o applyOpts) (Application, []outbox.Entry, error) {
 	if day.finished() || !now.Before(day.EndsAt) {
-		return Application{}, web.Errorf(web.EConflict, "the market day %s is %s; it takes no more stalls", day.Date, closedWord(day.Status))
+		return Application{}, nil, web.Errorf(web.EConflict, "the market day %s is %s; it takes no more stalls", day.Date, closedWord(day.Status))
 	}
 	if na.Pitch != "" {
-		if _, err := pitchOnPlan(ctx, tx, day.PlaceID, na.Pitch); err != nil {
-			return Application{}, err
+		if _, err := pitchOnPlan(ctx, q, day.PlaceID, na.Pitch); err != nil {
+			return Application{}, nil, err
 		}
 	}
 	id := newID()
 	var app Application
 	for attempt := 0; ; attempt++ {
-		status, pitchID := statusPending, (*string)(nil)
-		var waitlistedAt *time.Time
-		if day.AutoAccept {
-			if pitchID, err = freePitch(ctx, tx, day.PlaceID, day.ID, na.Pitch); err != nil {
-				return Application{}, err
-			}
-			switch {
-			case pitchID != nil:
-				status = statusAccepted
-			case na.Pitch != "":
-				return Application{}, errPitchTaken(na.Pitch, day.Date)
-			default:
-				status, waitlistedAt = statusWaitlisted, &now
-			}
-		}
-		rows, err := tx.Query(ctx, insertAppSQL, id, day.City, day.ID, v.ID, pitchID, status, na.Pitch, na.Note, o.batchID, waitlistedAt, now)
+		rows, err := q.Query(ctx, insertAppSQL, day.PlaceID, day.ID, na.Pitch, id, day.City, v.ID, na.Note, o.batchID, now,
+			day.AutoAccept)
 		if err != nil {
-			return Application{}, fmt.Errorf("listings: apply: insert: %w", err)
+			return Application{}, nil, fmt.Errorf("listings: apply: insert: %w", err)
 		}
 		inserted, err := pgx.CollectRows(rows, scanApp)
 		if err != nil {
-			return Application{}, fmt.Errorf("listings: apply: insert: %w", err)
+			return Application{}, nil, fmt.Errorf("listings: apply: insert: %w", err)
 		}
 		if len(inserted) == 1 {
 			app = inserted[0]
 			break
 		}
 		var existing string
-		err = tx.QueryRow(ctx, `SELECT id::text FROM applications WHERE market_day_id = $1 AND vendor_id = $2`, day.ID, v.ID).Scan(&existing)
+		err = q.QueryRow(ctx, `SELECT id::text FROM applications WHERE market_day_id = $1 AND vendor_id = $2`, day.ID, v.ID).Scan(&existing)
 		if err == nil {
-			return Application{}, &alreadyApplied{web.Errorf(web.EConflict, "vendor %s has already applied for this market day (application %s)", v.ID, existing), existing}
+			return Application{}, nil, &alreadyApplied{web.Errorf(web.EConflict, "vendor %s has already applied for this market day (application %s)", v.ID, existing), existing}
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
-			return Application{}, fmt.Errorf("listings: apply: %w", err)
+			return Application{}, nil, fmt.Errorf("listings: apply: %w", err)
 		}
-		// The pitch was taken behind the day lock's back: try the next.
+		// The preferred pitch is taken, or a pitch was taken behind the
+		// day lock's back: try the next.
 		if na.Pitch != "" {
-			return Application{}, errPitchTaken(na.Pitch, day.Date)
+			return Application{}, nil, errPitchTaken(na.Pitch, day.Date)
 		}
 		if attempt == 8 {
-			return Application{}, web.Errorf(web.EConflict, "the market day is busy; please try again")
+			return Application{}, nil, web.Errorf(web.EConflict, "the market day is busy; please try again")
 		}
 	}
-	// The submission and what came of it, in one round trip.
 	entries := make([]outbox.Entry, 1, 2)
+	var err error
 	if entries[0], err = applicationEntry(ctx, day, app, typeSubmitted, now); err != nil {
-		return Application{}, err
+		return Application{}, nil, err
 	}
 	var next outbox.Entry
 	switch app.Status {
@@ -437,12 +507,12 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, dayID string, na NewApplic
 		next, err = applicationEntry(ctx, day, app, typeWaitlisted, now)
 	}
 	if err != nil {
-		return Application{}, err
+		return Application{}, nil, err
 	}
 	if next.Subject != "" {
 		entries = append(entries, next)
 	}
-	return app, outbox.AddAll(ctx, tx, entries...)
+	return app, entries, nil
 }
 
 // alreadyApplied is the conflict of a second application for one day; a
@@ -496,9 +566,9 @@ func errPitchTaken(code, date string) error {
 
 // pitchOnPlan returns the id of the pitch with code on the square's plan, or
 // a field error on "pitch".
-func pitchOnPlan(ctx context.Context, tx pgx.Tx, placeID, code string) (string, error) {
+func pitchOnPlan(ctx context.Context, q querier, placeID, code string) (string, error) {
 	var id string
-	err := tx.QueryRow(ctx, `SELECT id::text FROM pitches WHERE place_id = $1 AND code = $2 AND removed_at IS NULL`, placeID, code).Scan(&id)
+	err := q.QueryRow(ctx, `SELECT id::text FROM pitches WHERE place_id = $1 AND code = $2 AND removed_at IS NULL`, placeID, code).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", &web.Error{Code: web.EInvalid, Message: "the request has invalid fields",
 			Fields: []web.FieldError{{Field: "pitch", Message: fmt.Sprintf("there is no pitch %q on this square", code)}}}
@@ -513,12 +583,7 @@ func pitchOnPlan(ctx context.Context, tx pgx.Tx, placeID, code string) (string, 
 // code when preferred is "", or nil.
 func freePitch(ctx context.Context, tx pgx.Tx, placeID, dayID, preferred string) (*string, error) {
 	var id string
-	err := tx.QueryRow(ctx, `
-		SELECT p.id::text FROM pitches p
-		WHERE p.place_id = $1 AND p.removed_at IS NULL AND ($3 = '' OR p.code = $3)
-		  AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.market_day_id = $2 AND a.pitch_id = p.id
-		                  AND a.status IN ('accepted', 'offered'))
-		ORDER BY p.code LIMIT 1`, placeID, dayID, preferred).Scan(&id)
+	err := tx.QueryRow(ctx, `SELECT id::text FROM (`+freePitchSQL+`) p`, placeID, dayID, preferred).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -527,6 +592,16 @@ func freePitch(ctx context.Context, tx pgx.Tx, placeID, dayID, preferred string)
 	}
 	return &id, nil
 }
+
+// freePitchSQL selects the id of the first pitch (by code) on the plan of
+// the place $1 that no application of the day $2 holds or is offered, or
+// only the pitch with code $3 if that is not empty.
+const freePitchSQL = `
+	SELECT p.id FROM pitches p
+	WHERE p.place_id = $1 AND p.removed_at IS NULL AND ($3 = '' OR p.code = $3)
+	  AND NOT EXISTS (SELECT 1 FROM applications a WHERE a.market_day_id = $2 AND a.pitch_id = p.id
+	                  AND a.status IN ('accepted', 'offered'))
+	ORDER BY p.code LIMIT 1`
 
 // isUniqueViolation reports a unique index firing: here, a pitch taken by a
 // transaction that did not take the day's lock.

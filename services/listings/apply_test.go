@@ -112,6 +112,28 @@ func TestApply(t *testing.T) {
 		}
 	})
 
+	t.Run("refusals roll back on the connection they took, which the pool keeps", func(t *testing.T) {
+		s := newStore(t)
+		day := addAutoDay(t, s, "ghent", fixtureDate, "A1")
+		v := addVendor(t, s, "ghent", "Persistent")
+		mustApply(t, s, day.ID, NewApplication{VendorID: v.ID})
+		conns := s.pool.Stat().NewConnsCount()
+		for range 3 * int(s.pool.Config().MaxConns) {
+			_, err := s.Apply(ctx, day.ID, NewApplication{VendorID: v.ID}, applyNow) // a second application
+			wantCode(t, err, web.EConflict)
+			_, err = s.Apply(ctx, newID(), NewApplication{VendorID: v.ID}, applyNow) // no such day
+			wantCode(t, err, web.ENotFound)
+		}
+		if n := s.pool.Stat().NewConnsCount(); n != conns {
+			t.Errorf("the pool opened %d connections for the refusals, want none", n-conns)
+		}
+		// Every refusal released the day's lock: another vendor gets in.
+		wl := mustApply(t, s, day.ID, NewApplication{VendorID: addVendor(t, s, "ghent", "Next").ID})
+		if wl.Status != "waitlisted" || wl.WaitlistPosition != 1 {
+			t.Errorf("next application %s at %d, want waitlisted at 1", wl.Status, wl.WaitlistPosition)
+		}
+	})
+
 	t.Run("a pitch the square does not have is a field error", func(t *testing.T) {
 		s := newStore(t)
 		day := addAutoDay(t, s, "ghent", fixtureDate, "A1")

@@ -83,3 +83,63 @@ func parseStatusRSS(status []byte) (int64, error) {
 	}
 	return 0, errors.New("status: no VmRSS")
 }
+
+// hostCPU is the machine's CPU time from the first line of /proc/stat, in
+// seconds summed over all CPUs: busy is everything but idle and iowait.
+type hostCPU struct {
+	busy, total float64
+}
+
+func readHostCPU() (hostCPU, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return hostCPU{}, err
+	}
+	return parseHostCPU(b)
+}
+
+func parseHostCPU(stat []byte) (hostCPU, error) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 6 || f[0] != "cpu" {
+		return hostCPU{}, errors.New("/proc/stat: no cpu line")
+	}
+	var h hostCPU
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return hostCPU{}, fmt.Errorf("/proc/stat: %w", err)
+		}
+		// user nice system idle iowait irq softirq steal guest guest_nice;
+		// guest time is already counted in user and nice.
+		if i >= 8 {
+			break
+		}
+		h.total += float64(n) / clockTicks
+		if i != 3 && i != 4 {
+			h.busy += float64(n) / clockTicks
+		}
+	}
+	return h, nil
+}
+
+// postgresCPU returns the CPU seconds of every process named postgres (a
+// local PostgreSQL's server and backends), by pid.
+func postgresCPU() map[int]float64 {
+	m := map[int]float64{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || !bytes.Contains(stat, []byte("(postgres)")) {
+			continue
+		}
+		if c, err := parseStatCPU(stat); err == nil {
+			m[pid] = c
+		}
+	}
+	return m
+}

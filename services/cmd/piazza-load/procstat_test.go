@@ -47,3 +47,31 @@ func TestReadProcSelf(t *testing.T) {
 		t.Fatalf("implausible reading of this process: %+v", s)
 	}
 }
+
+func TestParseHostCPU(t *testing.T) {
+	t.Run("busy is all but idle and iowait; guest time is not counted twice", func(t *testing.T) {
+		stat := "cpu  1000 10 300 5000 40 20 30 5 100 0\ncpu0 500 5 150 2500 20 10 15 2 50 0\n"
+		got, err := parseHostCPU([]byte(stat))
+		// user+nice+system+irq+softirq+steal = 1365 ticks; plus idle and iowait, 6405.
+		if err != nil || got.busy != 13.65 || got.total != 64.05 {
+			t.Fatalf("got %+v, %v; want busy 13.65 s of 64.05 s", got, err)
+		}
+	})
+	t.Run("no cpu line", func(t *testing.T) {
+		if _, err := parseHostCPU([]byte("intr 1 2 3\n")); err == nil {
+			t.Fatal("want an error")
+		}
+	})
+}
+
+func TestPostgresCPU(t *testing.T) {
+	// The machine's PostgreSQL (every test run has one) shows up; this
+	// process does not.
+	m := postgresCPU()
+	if len(m) == 0 {
+		t.Fatal("no postgres process found")
+	}
+	if _, ok := m[os.Getpid()]; ok {
+		t.Error("the test process counted as postgres")
+	}
+}

@@ -20,10 +20,13 @@ type snapshot struct {
 	at    time.Time
 	procs map[int]procSample
 	mets  map[int]metrics
+	pg    map[int]float64 // CPU seconds of each postgres process
+	host  hostCPU
 }
 
 func takeSnapshot(ctx context.Context, ws []watched) snapshot {
-	s := snapshot{at: time.Now(), procs: map[int]procSample{}, mets: map[int]metrics{}}
+	s := snapshot{at: time.Now(), procs: map[int]procSample{}, mets: map[int]metrics{}, pg: postgresCPU()}
+	s.host, _ = readHostCPU()
 	for _, w := range ws {
 		if p, err := readProc(w.pid); err == nil {
 			s.procs[w.pid] = p
@@ -80,6 +83,18 @@ func printProcTable(w io.Writer, title string, ws []watched, before, after snaps
 		d := a.CPUSeconds - b.CPUSeconds
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%s\t\n", p.name, p.pid, d, 100*d/max(secs, 1e-9),
 			float64(b.RSSBytes)/mib, float64(a.RSSBytes)/mib, heap)
+	}
+	// PostgreSQL (its processes that lived through the phase) and the whole
+	// machine, so that the kernel's and other processes' share is the rest.
+	var pg float64
+	for pid, c := range after.pg {
+		if b, ok := before.pg[pid]; ok {
+			pg += c - b
+		}
+	}
+	fmt.Fprintf(tw, "postgres\t-\t%.2f\t%.1f\t-\t-\t-\t\n", pg, 100*pg/max(secs, 1e-9))
+	if busy, total := after.host.busy-before.host.busy, after.host.total-before.host.total; total > 0 {
+		fmt.Fprintf(tw, "machine (busy)\t-\t%.2f\t%.1f\t-\t-\t-\t\n", busy, 100*busy/max(secs, 1e-9))
 	}
 	_ = tw.Flush()
 }

@@ -84,15 +84,14 @@ func printProcTable(w io.Writer, title string, ws []watched, before, after snaps
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%s\t\n", p.name, p.pid, d, 100*d/max(secs, 1e-9),
 			float64(b.RSSBytes)/mib, float64(a.RSSBytes)/mib, heap)
 	}
-	// PostgreSQL (its processes that lived through the phase) and the whole
-	// machine, so that the kernel's and other processes' share is the rest.
+	// PostgreSQL and the whole machine, so that the kernel's and other
+	// processes' share is the rest. A backend started during the phase (a
+	// pool growing under load) counts whole; one that ended is missed.
 	var pg float64
 	for pid, c := range after.pg {
-		if b, ok := before.pg[pid]; ok {
-			pg += c - b
-		}
+		pg += c - before.pg[pid]
 	}
-	fmt.Fprintf(tw, "postgres\t-\t%.2f\t%.1f\t-\t-\t-\t\n", pg, 100*pg/max(secs, 1e-9))
+	fmt.Fprintf(tw, "postgres\t%d→%d procs\t%.2f\t%.1f\t-\t-\t-\t\n", len(before.pg), len(after.pg), pg, 100*pg/max(secs, 1e-9))
 	if busy, total := after.host.busy-before.host.busy, after.host.total-before.host.total; total > 0 {
 		fmt.Fprintf(tw, "machine (busy)\t-\t%.2f\t%.1f\t-\t-\t-\t\n", busy, 100*busy/max(secs, 1e-9))
 	}

@@ -26,7 +26,8 @@ const schema = "svc"
 // nats-server with the service's stream.
 type env struct {
 	url    string
-	pool   *pgxpool.Pool
+	pool   *pgxpool.Pool // its releases wake the relays of e.relay
+	wake   *outbox.Wake
 	js     jetstream.JetStream
 	stream jetstream.Stream
 }
@@ -55,12 +56,19 @@ func newEnv(tb testing.TB) *env {
 	if err != nil {
 		tb.Fatalf("create stream: %v", err)
 	}
-	return &env{url: url, pool: openPool(tb, url), js: js, stream: stream}
+	wake := outbox.NewWake()
+	return &env{url: url, pool: openPool(tb, url, wake), wake: wake, js: js, stream: stream}
 }
 
-func openPool(tb testing.TB, url string) *pgxpool.Pool {
+// openPool opens a pool of the schema whose releases signal wake (if not
+// nil), as a service's does.
+func openPool(tb testing.TB, url string, wake *outbox.Wake) *pgxpool.Pool {
 	tb.Helper()
-	pool, err := postgres.Open(testContext(tb), url, postgres.Options{Schema: schema})
+	opts := postgres.Options{Schema: schema}
+	if wake != nil {
+		opts.AfterRelease = wake.AfterRelease
+	}
+	pool, err := postgres.Open(testContext(tb), url, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -75,7 +83,7 @@ func (e *env) relay(wrap func(outbox.Publisher) outbox.Publisher) *outbox.Relay 
 	if wrap != nil {
 		p = wrap(p)
 	}
-	return &outbox.Relay{Pool: e.pool, Publisher: p, Log: discardLog()}
+	return &outbox.Relay{Pool: e.pool, Wake: e.wake, Publisher: p, Log: discardLog()}
 }
 
 func newEvent(tb testing.TB, n int) bus.Event {

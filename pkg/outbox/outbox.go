@@ -38,9 +38,8 @@ func Migrations() postgres.MigrationSet {
 }
 
 // Add writes ev, to be published on the NATS subject, in the caller's
-// transaction. A statement trigger wakes the relay when the transaction
-// commits; Postgres folds identical notifications within one transaction, so
-// a transaction that adds many events sends one NOTIFY.
+// transaction. When the transaction's connection goes back to a pool with
+// a Wake, the relay of this process is woken.
 func Add(ctx context.Context, tx pgx.Tx, subject string, ev bus.Event) error {
 	return AddAll(ctx, tx, Entry{Subject: subject, Event: ev})
 }
@@ -59,22 +58,60 @@ func AddAll(ctx context.Context, tx pgx.Tx, entries ...Entry) error {
 	if err != nil || sql == "" {
 		return err
 	}
+	wrote(tx.Conn())
 	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("outbox: add %s: %w", entries[0].Event.Type, err)
 	}
 	return nil
 }
 
-// Queue adds the statement that writes entries, in order, to b: a caller
-// that sends b inside its transaction (with its COMMIT, say) writes its
-// events without a round trip of their own. An error is an entry that lacks
-// a field; nothing is queued then.
-func Queue(b *pgx.Batch, entries ...Entry) error {
+// Queue adds the statement that writes entries, in order, to b, which the
+// caller sends on conn inside its transaction: with its COMMIT, say, the
+// events take no round trip of their own. An error is an entry that lacks a
+// field; nothing is queued then.
+func Queue(conn *pgx.Conn, b *pgx.Batch, entries ...Entry) error {
 	sql, args, err := insert(entries)
 	if err == nil && sql != "" {
+		wrote(conn)
 		b.Queue(sql, args...)
 	}
 	return err
+}
+
+// Wake wakes the relay of one schema in this process when a transaction
+// that added rows ends on a connection of the schema's pool: the pool calls
+// AfterRelease (postgres.Options.AfterRelease) once the connection is back
+// from its transaction, committed or not.
+//
+// An earlier design woke relays with a NOTIFY from a statement trigger.
+// PostgreSQL serialises the commits of every transaction that notifies, on
+// one lock per database held through the commit's WAL flush, so no two of
+// them share a flush: pgbench's two inserts reached 1,621 transactions/s
+// with the trigger and 2,982/s without it, on the same machine
+// (docs/benchmarks.md). Rows written by another process reach its own
+// relay, or any relay's poll.
+type Wake struct{ c chan struct{} }
+
+// NewWake returns a Wake for one pool and its relay (Relay.Wake).
+func NewWake() *Wake { return &Wake{c: make(chan struct{}, 1)} }
+
+// wroteKey marks a connection whose transaction added rows.
+const wroteKey = "piazza.outbox.wrote"
+
+func wrote(c *pgx.Conn) { c.PgConn().CustomData()[wroteKey] = struct{}{} }
+
+// AfterRelease is a pgxpool AfterRelease hook: it wakes the relay if the
+// connection's last transaction added rows. It keeps every connection.
+func (w *Wake) AfterRelease(c *pgx.Conn) bool {
+	d := c.PgConn().CustomData()
+	if _, ok := d[wroteKey]; ok {
+		delete(d, wroteKey)
+		select {
+		case w.c <- struct{}{}:
+		default: // a wake-up is pending; that round will see these rows
+		}
+	}
+	return true
 }
 
 // insert returns the statement that writes entries ("" for none).

@@ -286,7 +286,7 @@ func TestAddAll(t *testing.T) {
 		defer conn.Release()
 		b := &pgx.Batch{}
 		b.Queue(`BEGIN`)
-		if err := outbox.Queue(b, outbox.Entry{Subject: "svc.ghent.stall.checked_in", Event: evs[0]},
+		if err := outbox.Queue(conn.Conn(), b, outbox.Entry{Subject: "svc.ghent.stall.checked_in", Event: evs[0]},
 			outbox.Entry{Subject: "svc.ghent.stall.checked_out", Event: evs[1]}); err != nil {
 			t.Fatal(err)
 		}
@@ -301,7 +301,7 @@ func TestAddAll(t *testing.T) {
 		if len(got) != 2 || !sameEvent(got[0], evs[0]) || !sameEvent(got[1], evs[1]) {
 			t.Errorf("stream = %+v, want %+v", got, evs)
 		}
-		if err := outbox.Queue(&pgx.Batch{}, outbox.Entry{Subject: "svc.x"}); err == nil {
+		if err := outbox.Queue(conn.Conn(), &pgx.Batch{}, outbox.Entry{Subject: "svc.x"}); err == nil {
 			t.Error("Queue accepted an entry without an event")
 		}
 	})

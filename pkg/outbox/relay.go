@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,7 +31,12 @@ type Relay struct {
 	Metrics   *Metrics // optional
 	// BatchSize bounds the rows published per transaction (default 256).
 	BatchSize int
-	// PollInterval is the fallback when a notification is missed (default 1s).
+	// Wake, if set, wakes the relay when a transaction on its pool's
+	// connections that added rows ends (see Wake); PollInterval covers the
+	// rest.
+	Wake *Wake
+	// PollInterval bounds how long a row waits without a wake-up: one
+	// written by another process (default 1s).
 	PollInterval time.Duration
 	// Retention keeps published rows this long so a stream can be re-fed
 	// (default 7 days); older ones are deleted.
@@ -55,20 +59,20 @@ func (r *Relay) schema() string {
 	return r.Pool.Config().ConnConfig.RuntimeParams["search_path"]
 }
 
-// Run publishes until ctx is done: on every NOTIFY from a committing writer,
-// and at least every PollInterval.
+// Run publishes until ctx is done: when Wake signals a commit of this
+// process, and at least every PollInterval.
 func (r *Relay) Run(ctx context.Context) error {
 	r.defaults()
-	wake := make(chan struct{}, 1)
-	var listening sync.WaitGroup
-	defer listening.Wait() // the listener's connection is closed when Run returns
-	listening.Go(func() { r.listen(ctx, wake) })
+	var wake <-chan struct{}
+	if r.Wake != nil {
+		wake = r.Wake.c
+	}
 	poll := time.NewTicker(r.PollInterval)
 	defer poll.Stop()
 	lastPrune, lastBacklog := time.Time{}, time.Time{}
 	// soon wakes the relay again shortly after it found another relay at
-	// work (a poll of a replica that does not lead): that round may have
-	// missed rows this one was woken for.
+	// work (another replica's): that round may have missed rows this one
+	// was woken for.
 	soon := time.NewTimer(time.Hour)
 	soon.Stop()
 	defer soon.Stop()
@@ -115,76 +119,6 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// listen turns NOTIFYs on the schema's outbox channel into wake-ups,
-// reconnecting after errors. Polling covers any gap while it reconnects.
-//
-// Only one relay of a schema listens at a time: the leader, which holds a
-// session advisory lock on its listening connection. The others try to take
-// the lead every PollInterval and meanwhile publish on their polls only.
-// Every relay listening made every replica run a round on every commit (a
-// sixth of a notifier's CPU at 200 notifications/s), though only one can
-// publish at a time. If the leader's connection or process ends, PostgreSQL
-// releases its lock and another relay takes the lead.
-func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	channel := pgx.Identifier{r.schema() + ".outbox"}.Sanitize()
-	for ctx.Err() == nil {
-		err := func() error {
-			pc, err := r.Pool.Acquire(ctx)
-			if err != nil {
-				return err
-			}
-			// A LISTEN connection must not go back to the pool still
-			// listening (or holding the lead): take it out of the pool and
-			// close it ourselves.
-			conn := pc.Hijack()
-			defer func() {
-				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = conn.Close(cctx)
-			}()
-			for {
-				var lead bool
-				if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended(current_schema() || '.outbox.relay.leader', 0))`).Scan(&lead); err != nil {
-					return err
-				}
-				if lead {
-					break
-				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(r.PollInterval):
-				}
-			}
-			if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
-				return err
-			}
-			signal(wake) // rows may have committed before LISTEN took effect
-			for {
-				if _, err := conn.WaitForNotification(ctx); err != nil {
-					return err
-				}
-				signal(wake)
-			}
-		}()
-		if ctx.Err() != nil {
-			return
-		}
-		r.Log.Warn("outbox listener lost; relying on polling while reconnecting", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func signal(c chan<- struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
 type row struct {
 	Seq         int64
 	EventID     string
@@ -220,9 +154,18 @@ func (r *Relay) publishPending(ctx context.Context) (published int, busy bool, e
 	if err != nil {
 		return 0, false, err
 	}
-	// A connection left inside the transaction (an error on the way) is
-	// closed by the pool on release, which rolls the transaction back.
 	defer conn.Release()
+	// An error on the way (a failed publish, say) rolls the transaction
+	// back here, which frees the lock at once for the next round: a
+	// connection released inside it would be closed by the pool, and the
+	// lock held until its server process noticed.
+	defer func() {
+		if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_, _ = conn.Exec(rctx, `ROLLBACK`)
+		}
+	}()
 
 	// A round is two round trips and the publish: the transaction, its
 	// lock and its rows in one batch, then the marks and the commit in

@@ -36,15 +36,19 @@ type Options struct {
 	Schema   string // search_path of every connection; required
 	AppName  string // application_name, shown in pg_stat_activity
 	MaxConns int32  // 0: pool_max_conns from the URL, else DefaultMaxConns
+	// AfterRelease, if set, is called with each connection given back to
+	// the pool (pgxpool.Config.AfterRelease): outbox.Wake's, say.
+	AfterRelease func(*pgx.Conn) bool
 }
 
 // DefaultMaxConns is a pool's size when neither Options nor the URL's
 // pool_max_conns sets it. pgx's own default, max(4, CPUs), starves a service
 // whose transactions wait on round trips and commits rather than on CPU:
 // on two cores, four connections held the listings write path to a third of
-// what Postgres does. Ten per service pool keeps a whole split deployment
-// (four services, several notifier replicas, pools filled only under load)
-// within PostgreSQL's default max_connections of 100.
+// what Postgres does. Ten per service pool (and one for each outbox relay)
+// keeps a whole split deployment (four services, several notifier replicas,
+// pools filled only under load) within PostgreSQL's default max_connections
+// of 100.
 const DefaultMaxConns = 10
 
 // Open connects a pool to url whose connections use opts.Schema as search_path,
@@ -67,6 +71,7 @@ func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) 
 	case !strings.Contains(url, "pool_max_conns"):
 		cfg.MaxConns = DefaultMaxConns
 	}
+	cfg.AfterRelease = opts.AfterRelease
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}

@@ -40,11 +40,19 @@ func Migrations() []postgres.MigrationSet {
 // Run runs the events calendar until ctx is done.
 func Run(ctx context.Context, d app.Deps) error {
 	log := d.Log.With("service", "calendar")
-	pool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-calendar"})
+	wake := outbox.NewWake()
+	pool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-calendar", AfterRelease: wake.AfterRelease})
 	if err != nil {
 		return fmt.Errorf("calendar: %w", err)
 	}
 	defer pool.Close()
+	// The relay has a connection of its own: queued behind the handlers'
+	// transactions for the pool's, its lag under load was their wait.
+	relayPool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-calendar-relay", MaxConns: 1})
+	if err != nil {
+		return fmt.Errorf("calendar: relay: %w", err)
+	}
+	defer relayPool.Close()
 	if err := postgres.Migrate(ctx, pool, log, Migrations()...); err != nil {
 		return fmt.Errorf("calendar: %w", err)
 	}
@@ -75,7 +83,7 @@ func Run(ctx context.Context, d app.Deps) error {
 			Metrics: d.ConsumeMetrics,
 		}, log)
 	})
-	relay := &outbox.Relay{Pool: pool, Publisher: &outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
+	relay := &outbox.Relay{Pool: relayPool, Wake: wake, Publisher: &outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
 	g.Go(func() error { return relay.Run(ctx) })
 	d.Ready()
 	return g.Wait()

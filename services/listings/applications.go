@@ -394,7 +394,9 @@ func (s *Store) ApplyAs(ctx context.Context, who *auth.Principal, dayID string, 
 		// A connection left in the transaction would be closed by the
 		// pool; roll back to keep it. Refusals (a second application, a
 		// full day) are common.
-		if _, rerr := conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil {
 			return Application{}, errors.Join(err, rerr)
 		}
 	}
@@ -417,7 +419,7 @@ func applyAlone(ctx context.Context, conn *pgxpool.Conn, who *auth.Principal, da
 		return Application{}, err
 	}
 	b = &pgx.Batch{}
-	if err := outbox.Queue(b, entries...); err != nil {
+	if err := outbox.Queue(conn.Conn(), b, entries...); err != nil {
 		return Application{}, err
 	}
 	var tag pgconn.CommandTag

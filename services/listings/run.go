@@ -56,11 +56,19 @@ func (o Options) Run(ctx context.Context, d app.Deps) error {
 		return fmt.Errorf("listings: status post interval %s: must not be negative", o.StatusPostInterval)
 	}
 	log := d.Log.With("service", "listings")
-	pool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-listings"})
+	wake := outbox.NewWake()
+	pool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-listings", AfterRelease: wake.AfterRelease})
 	if err != nil {
 		return fmt.Errorf("listings: %w", err)
 	}
 	defer pool.Close()
+	// The relay has a connection of its own: queued behind the handlers'
+	// transactions for the pool's, its lag under load was their wait.
+	relayPool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-listings-relay", MaxConns: 1})
+	if err != nil {
+		return fmt.Errorf("listings: relay: %w", err)
+	}
+	defer relayPool.Close()
 	if err := postgres.Migrate(ctx, pool, log, Migrations()...); err != nil {
 		return fmt.Errorf("listings: %w", err)
 	}
@@ -85,7 +93,7 @@ func (o Options) Run(ctx context.Context, d app.Deps) error {
 	d.Ready()
 
 	g, ctx := errgroup.WithContext(ctx)
-	relay := &outbox.Relay{Pool: pool, Publisher: &outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
+	relay := &outbox.Relay{Pool: relayPool, Wake: wake, Publisher: &outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
 	g.Go(func() error { return relay.Run(ctx) })
 	g.Go(func() error { return rollHorizon(ctx, store, d.Now, log) })
 	g.Go(func() error { return sweepApplications(ctx, store, d.Now, log) })

@@ -41,11 +41,19 @@ func Migrations() []postgres.MigrationSet {
 // Run runs the notifier until ctx is done.
 func Run(ctx context.Context, d app.Deps) error {
 	log := d.Log.With("service", "notifier")
-	pool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-notifier"})
+	wake := outbox.NewWake()
+	pool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-notifier", AfterRelease: wake.AfterRelease})
 	if err != nil {
 		return fmt.Errorf("notifier: %w", err)
 	}
 	defer pool.Close()
+	// The relay has a connection of its own: queued behind the handlers'
+	// transactions for the pool's, its lag under load was their wait.
+	relayPool, err := postgres.Open(ctx, d.DatabaseURL, postgres.Options{Schema: Schema, AppName: "piazza-notifier-relay", MaxConns: 1})
+	if err != nil {
+		return fmt.Errorf("notifier: relay: %w", err)
+	}
+	defer relayPool.Close()
 	if err := postgres.Migrate(ctx, pool, log, Migrations()...); err != nil {
 		return fmt.Errorf("notifier: %w", err)
 	}
@@ -113,7 +121,7 @@ func Run(ctx context.Context, d app.Deps) error {
 		}, log)
 	})
 	g.Go(func() error { return remindTomorrow(ctx, pool, d.Now, log) })
-	relay := &outbox.Relay{Pool: pool, Publisher: &outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
+	relay := &outbox.Relay{Pool: relayPool, Wake: wake, Publisher: &outbox.JetStream{JS: d.JS}, Log: log, Metrics: d.OutboxMetrics}
 	g.Go(func() error { return relay.Run(ctx) })
 	g.Go(func() error {
 		t := time.NewTicker(10 * time.Millisecond)

@@ -186,8 +186,8 @@ func runWrites(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 }
 
 // pgbenchScript is one stall registration's two inserts: the application
-// row and its outbox event (with the outbox's NOTIFY trigger), as listings
-// writes them.
+// row and its outbox event, in tables with the same columns and the outbox's
+// indexes (listings has no NOTIFY trigger since 2026-11-27: see outbox.Wake).
 const pgbenchSetup = `
 CREATE SCHEMA loadbench;
 CREATE TABLE loadbench.applications (
@@ -202,9 +202,6 @@ CREATE TABLE loadbench.outbox (
     traceparent text NOT NULL DEFAULT '', data bytea NOT NULL,
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(), published_at timestamptz);
 CREATE INDEX ON loadbench.outbox (seq) WHERE published_at IS NULL;
-CREATE FUNCTION loadbench.outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM pg_notify(TG_TABLE_SCHEMA || '.outbox', ''); RETURN NULL; END; $$;
-CREATE TRIGGER outbox_notify AFTER INSERT ON loadbench.outbox FOR EACH STATEMENT EXECUTE FUNCTION loadbench.outbox_notify();
 `
 
 const pgbenchScript = `BEGIN;

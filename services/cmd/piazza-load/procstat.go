@@ -124,7 +124,9 @@ func parseHostCPU(stat []byte) (hostCPU, error) {
 }
 
 // postgresCPU returns the CPU seconds of every process named postgres (a
-// local PostgreSQL's server and backends), by pid.
+// local PostgreSQL's server and backends), by pid, each with the CPU of its
+// children that ended: a backend that ends during a phase moves its time to
+// the postmaster's, so the sum over a phase misses nothing.
 func postgresCPU() map[int]float64 {
 	m := map[int]float64{}
 	ents, _ := os.ReadDir("/proc")
@@ -137,9 +139,30 @@ func postgresCPU() map[int]float64 {
 		if err != nil || !bytes.Contains(stat, []byte("(postgres)")) {
 			continue
 		}
-		if c, err := parseStatCPU(stat); err == nil {
-			m[pid] = c
+		own, err1 := parseStatCPU(stat)
+		children, err2 := parseStatChildrenCPU(stat)
+		if err1 == nil && err2 == nil {
+			m[pid] = own + children
 		}
 	}
 	return m
+}
+
+// parseStatChildrenCPU returns cutime+cstime (fields 16 and 17: the CPU of
+// children waited for) in seconds from the contents of /proc/<pid>/stat.
+func parseStatChildrenCPU(stat []byte) (float64, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("stat: no command name")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 15 {
+		return 0, errors.New("stat: too few fields")
+	}
+	cut, err1 := strconv.ParseInt(f[13], 10, 64)
+	cst, err2 := strconv.ParseInt(f[14], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("stat: %w", err)
+	}
+	return float64(cut+cst) / clockTicks, nil
 }

@@ -27,6 +27,15 @@ func TestParseStatCPU(t *testing.T) {
 	})
 }
 
+func TestParseStatChildrenCPU(t *testing.T) {
+	// utime 250, stime 130, cutime 40, cstime 2.
+	stat := "4242 (postgres) S 1 4242 4242 0 -1 4194560 9876 0 0 0 250 130 40 2 20 0 12 0 123456 1500000000 9000\n"
+	got, err := parseStatChildrenCPU([]byte(stat))
+	if err != nil || got != 0.42 {
+		t.Fatalf("got %v, %v; want 0.42 s", got, err)
+	}
+}
+
 func TestParseStatusRSS(t *testing.T) {
 	status := "Name:\tpiazza\nVmPeak:\t 1000 kB\nVmRSS:\t   41232 kB\nThreads:\t9\n"
 	got, err := parseStatusRSS([]byte(status))

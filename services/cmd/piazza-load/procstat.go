@@ -85,9 +85,10 @@ func parseStatusRSS(status []byte) (int64, error) {
 }
 
 // hostCPU is the machine's CPU time from the first line of /proc/stat, in
-// seconds summed over all CPUs: busy is everything but idle and iowait.
+// seconds summed over all CPUs: busy is everything but idle, iowait and
+// steal (time the hypervisor gave to other guests), which is apart.
 type hostCPU struct {
-	busy, total float64
+	busy, steal, total float64
 }
 
 func readHostCPU() (hostCPU, error) {
@@ -115,9 +116,14 @@ func parseHostCPU(stat []byte) (hostCPU, error) {
 		if i >= 8 {
 			break
 		}
-		h.total += float64(n) / clockTicks
-		if i != 3 && i != 4 {
-			h.busy += float64(n) / clockTicks
+		secs := float64(n) / clockTicks
+		h.total += secs
+		switch i {
+		case 3, 4: // idle, iowait
+		case 7:
+			h.steal += secs
+		default:
+			h.busy += secs
 		}
 	}
 	return h, nil

@@ -58,12 +58,12 @@ func TestReadProcSelf(t *testing.T) {
 }
 
 func TestParseHostCPU(t *testing.T) {
-	t.Run("busy is all but idle and iowait; guest time is not counted twice", func(t *testing.T) {
+	t.Run("busy is all but idle, iowait and steal; guest time is not counted twice", func(t *testing.T) {
 		stat := "cpu  1000 10 300 5000 40 20 30 5 100 0\ncpu0 500 5 150 2500 20 10 15 2 50 0\n"
 		got, err := parseHostCPU([]byte(stat))
-		// user+nice+system+irq+softirq+steal = 1365 ticks; plus idle and iowait, 6405.
-		if err != nil || got.busy != 13.65 || got.total != 64.05 {
-			t.Fatalf("got %+v, %v; want busy 13.65 s of 64.05 s", got, err)
+		// user+nice+system+irq+softirq = 1360 ticks; steal 5; with idle and iowait, 6405.
+		if err != nil || got.busy != 13.6 || got.steal != 0.05 || got.total != 64.05 {
+			t.Fatalf("got %+v, %v; want busy 13.6 s and steal 0.05 s of 64.05 s", got, err)
 		}
 	})
 	t.Run("no cpu line", func(t *testing.T) {

@@ -94,6 +94,8 @@ func printProcTable(w io.Writer, title string, ws []watched, before, after snaps
 	fmt.Fprintf(tw, "postgres\t%d→%d procs\t%.2f\t%.1f\t-\t-\t-\t\n", len(before.pg), len(after.pg), pg, 100*pg/max(secs, 1e-9))
 	if busy, total := after.host.busy-before.host.busy, after.host.total-before.host.total; total > 0 {
 		fmt.Fprintf(tw, "machine (busy)\t-\t%.2f\t%.1f\t-\t-\t-\t\n", busy, 100*busy/max(secs, 1e-9))
+		steal := after.host.steal - before.host.steal
+		fmt.Fprintf(tw, "stolen by the host\t-\t%.2f\t%.1f\t-\t-\t-\t\n", steal, 100*steal/max(secs, 1e-9))
 	}
 	_ = tw.Flush()
 }

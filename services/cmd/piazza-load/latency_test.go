@@ -176,7 +176,7 @@ func TestPacing(t *testing.T) {
 }
 
 // frame is a websocket notification frame as the notifier writes it.
-func frame(t *testing.T, kind string, data any) []byte {
+func frame(t testing.TB, kind string, data any) []byte {
 	t.Helper()
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -207,6 +207,15 @@ func TestReceiptKey(t *testing.T) {
 			t.Errorf("both %q", a)
 		}
 	})
+	t.Run("a text with escapes is keyed by its decoded value", func(t *testing.T) {
+		quoted := stall
+		quoted.StatusText = `Say "cheese", update #8 \ done`
+		got, ok := receiptKey(frame(t, "stall.status_posted", quoted))
+		want := updateKey{app: "0199-app", text: quoted.StatusText}.String()
+		if !ok || got != want {
+			t.Errorf("receiptKey = %q, %v; want %q", got, ok, want)
+		}
+	})
 	t.Run("other notifications are not timed", func(t *testing.T) {
 		for _, kind := range []string{"stall.checked_in", "stall.registered", "market_day.opened"} {
 			if k, ok := receiptKey(frame(t, kind, stall)); ok {
@@ -217,6 +226,19 @@ func TestReceiptKey(t *testing.T) {
 			t.Errorf("a broken frame: key %q", k)
 		}
 	})
+}
+
+// BenchmarkReceiptKey is the load side's cost of keying one delivery.
+func BenchmarkReceiptKey(b *testing.B) {
+	stall := contract.StallV1{ApplicationID: "01a21b47-b681-7254-a5a7-dd96adaba1f7", City: "ghent",
+		VendorID: "01a21b47-b681-7254-a5a7-dd96adaba1f8", StatusText: statusText(7), LiveState: "open", Version: 9}
+	f := frame(b, "stall.status_posted", stall)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := receiptKey(f); !ok {
+			b.Fatal("no key")
+		}
+	}
 }
 
 func TestSentTimes(t *testing.T) {

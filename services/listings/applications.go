@@ -155,11 +155,13 @@ const (
 // insertAppSQL chooses the application's status and pitch, inserts it and
 // reads it back as appSelect does, in one statement. With the market's
 // auto_accept ($10) it is accepted on the preferred pitch ($3) or the first
-// free one (freePitchSQL, whose parameters $1 to $3 it shares), or waitlisted when none is free; a
-// preferred pitch that is taken inserts nothing. Without, it is pending.
-// No row: nothing was inserted (that, or a unique index fired). The
-// statement does not see the row it inserts, so its waitlist position is
-// those ahead of it plus one.
+// free one (freePitchSQL, whose parameters $1 to $3 it shares), or
+// waitlisted when none is free; a preferred pitch that is taken inserts
+// nothing. Without auto_accept it is pending. No row: nothing was inserted
+// (that, or a unique index fired). The pitch choice is MATERIALIZED: inlined
+// into each of its four references, it ran five times. The statement does
+// not see the row it inserts, so its waitlist position is those ahead of it
+// plus one.
 const insertAppSQL = `
 	WITH pitch AS MATERIALIZED (
 		SELECT CASE WHEN $10::boolean THEN (` + freePitchSQL + `) END AS id

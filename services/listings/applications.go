@@ -127,9 +127,9 @@ type refPlace struct {
 }
 
 // appColumns, appJoins and appSelect read an Application (see scanApp)
-// from the application a. The waitlist position counts the waitlisted of
-// the day up to and including a; appColumns ends inside that count's CASE,
-// so that insertAppSQL can add the row it inserts (see there).
+// from the application a; appColumns ends before the waitlist position,
+// which appSelect counts: the waitlisted of the day up to and including a.
+// insertAppSQL has a cheaper one (see there).
 const (
 	appColumns = `
 	SELECT a.id::text, a.city, a.market_day_id::text, a.vendor_id::text, coalesce(pi.code, ''), coalesce(a.preferred_pitch, ''),
@@ -138,17 +138,17 @@ const (
 	       a.decided_at, a.version, a.created_at,
 	       d.date::text, d.status, d.starts_at, d.ends_at, coalesce(d.cancel_reason, ''),
 	       m.id::text, m.name, p.id::text, p.name, p.lat, p.lon,
-	       v.name, v.kind, coalesce(v.owner_account_id, ''), a.pitch_id::text,
-	       CASE WHEN a.status = 'waitlisted' THEN (SELECT count(*) FROM applications w
-	            WHERE w.market_day_id = a.market_day_id AND w.status = 'waitlisted'
-	              AND (w.waitlisted_at, w.id) <= (a.waitlisted_at, a.id))`
+	       v.name, v.kind, coalesce(v.owner_account_id, ''), a.pitch_id::text,`
 	appJoins = `
 	JOIN market_days d ON d.id = a.market_day_id
 	JOIN markets m ON m.id = d.market_id
 	JOIN places p ON p.id = m.place_id
 	JOIN vendors v ON v.id = a.vendor_id
 	LEFT JOIN pitches pi ON pi.id = a.pitch_id`
-	appSelect = appColumns + ` END
+	appSelect = appColumns + `
+	       CASE WHEN a.status = 'waitlisted' THEN (SELECT count(*) FROM applications w
+	            WHERE w.market_day_id = a.market_day_id AND w.status = 'waitlisted'
+	              AND (w.waitlisted_at, w.id) <= (a.waitlisted_at, a.id)) END
 	FROM applications a` + appJoins
 )
 
@@ -159,9 +159,14 @@ const (
 // waitlisted when none is free; a preferred pitch that is taken inserts
 // nothing. Without auto_accept it is pending. No row: nothing was inserted
 // (that, or a unique index fired). The pitch choice is MATERIALIZED: inlined
-// into each of its four references, it ran five times. The statement does
-// not see the row it inserts, so its waitlist position is those ahead of it
-// plus one.
+// into each of its four references, it ran five times.
+//
+// A waitlisted application joins at the end: its waitlisted_at is $9, or
+// just after the day's last if that is later (a registration that took the
+// day's lock after another, with an earlier clock). Its place is then the
+// day's waitlist count (market_days.waitlisted, which triggers keep) plus
+// one: the statement reads the count as it was before its insert. Counting
+// the waitlist instead cost a registration time in proportion to it.
 const insertAppSQL = `
 	WITH pitch AS MATERIALIZED (
 		SELECT CASE WHEN $10::boolean THEN (` + freePitchSQL + `) END AS id
@@ -172,11 +177,15 @@ const insertAppSQL = `
 		INSERT INTO applications (id, city, market_day_id, vendor_id, pitch_id, status, preferred_pitch, note, batch_id,
 		                          waitlisted_at, live_state, decided_at)
 		SELECT $4, $5, $2, $6, c.pitch_id, c.status, nullif($3, ''), nullif($7, ''), nullif($8, '')::uuid,
-		       CASE WHEN c.status = 'waitlisted' THEN $9::timestamptz END,
+		       CASE WHEN c.status = 'waitlisted' THEN greatest($9::timestamptz, (
+		           SELECT w.waitlisted_at + interval '1 microsecond' FROM applications w
+		           WHERE w.market_day_id = $2 AND w.status = 'waitlisted'
+		           ORDER BY w.waitlisted_at DESC, w.id DESC LIMIT 1)) END,
 		       CASE WHEN c.status = 'accepted' THEN 'expected' END, CASE WHEN c.status <> 'pending' THEN $9 END
 		FROM choice c
 		ON CONFLICT DO NOTHING
-		RETURNING *)` + appColumns + ` + 1 END
+		RETURNING *)` + appColumns + `
+	       CASE WHEN a.status = 'waitlisted' THEN d.waitlisted + 1 END
 	FROM a` + appJoins
 
 func scanApp(row pgx.CollectableRow) (Application, error) {

@@ -225,6 +225,45 @@ func TestWaitlistOffers(t *testing.T) {
 		return s, day, apps
 	}
 
+	t.Run("a registration joins the waitlist at its end, whatever its clock, through withdrawals and offers", func(t *testing.T) {
+		s, day, apps := setup(t)
+		join := func(name string, now time.Time) Application {
+			t.Helper()
+			v := addOwnedVendor(t, s, "ghent", name, "acc-"+name)
+			a := must(s.Apply(ctx, day.ID, NewApplication{VendorID: v.ID}, now))
+			wantStatus(t, a, statusWaitlisted, "")
+			return a
+		}
+		check := func(a Application, want int) {
+			t.Helper()
+			if a.WaitlistPosition != want {
+				t.Errorf("%s joined at %d, want %d", a.ID, a.WaitlistPosition, want)
+			}
+			if got := reload(t, s, a.ID).WaitlistPosition; got != want {
+				t.Errorf("%s read back at %d, want %d", a.ID, got, want)
+			}
+		}
+		// 1, 2, 3 wait; a registration with a clock behind theirs comes after them.
+		check(join("late-clock", applyNow.Add(-time.Hour)), 4)
+		// 1 withdraws (from the waitlist); 0 withdraws, and 2 is offered A1.
+		must(s.Withdraw(ctx, vendorP("acc-1"), apps[1].ID, "", applyNow))
+		must(s.Withdraw(ctx, vendorP("acc-0"), apps[0].ID, "", applyNow))
+		wantStatus(t, reload(t, s, apps[2].ID), statusOffered, "A1")
+		// Left waiting: 3 and late-clock.
+		check(join("next", applyNow), 3)
+		if got := reload(t, s, apps[3].ID).WaitlistPosition; got != 1 {
+			t.Errorf("the first waiting is at %d, want 1", got)
+		}
+		var counted, kept int
+		if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM applications WHERE market_day_id = $1 AND status = 'waitlisted'),
+			(SELECT waitlisted FROM market_days WHERE id = $1)`, day.ID).Scan(&counted, &kept); err != nil {
+			t.Fatal(err)
+		}
+		if counted != 3 || kept != counted {
+			t.Errorf("the day keeps %d waitlisted, counts %d; want 3", kept, counted)
+		}
+	})
+
 	t.Run("withdraw, offer, decline, next offered, take up", func(t *testing.T) {
 		s, _, apps := setup(t)
 		if got := reload(t, s, apps[3].ID).WaitlistPosition; got != 3 {

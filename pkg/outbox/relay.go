@@ -383,7 +383,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"schema"}),
 		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "piazza_outbox_relay_lag_seconds", Help: "Time from writing an outbox row to its PubAck.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			Buckets: []float64{.001, .0025, .005, .01, .02, .03, .05, .075, .1, .15, .2, .25, .35, .5, 1, 2.5, 5, 10},
 		}, []string{"schema"}),
 		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "piazza_outbox_backlog", Help: "Outbox rows not yet published.",

@@ -165,17 +165,37 @@ func (c *cluster) startPiazza(ctx context.Context, name, targets string, demo bo
 		}
 		args = append(args, "-debug-addr="+net.JoinHostPort(host, strconv.Itoa(base+i-1)))
 	}
-	return c.startProc(ctx, name, c.piazza, args, port, "/readyz")
+	var env []string
+	if strings.HasPrefix(name, "notifier-") {
+		env = notifierEnv(os.Getenv)
+	}
+	return c.startProc(ctx, name, c.piazza, args, env, port, "/readyz")
 }
 
-func (c *cluster) startProc(ctx context.Context, name, bin string, args []string, port int, ready string) (*serverProc, error) {
+// notifierEnv is the environment of a notifier replica: the harness's, with
+// the Go runtime settings that deploy/ gives notifier pods (see "Notifier
+// pods" in docs/operations.md) unless the harness's environment sets them.
+func notifierEnv(getenv func(string) string) []string {
+	env := os.Environ()
+	if getenv("GOGC") == "" {
+		env = append(env, "GOGC=50")
+	}
+	if getenv("GODEBUG") == "" {
+		env = append(env, "GODEBUG=adaptivestackstart=0")
+	}
+	return env
+}
+
+// startProc starts bin with args and env (nil: the harness's) and waits
+// until its ready path answers on port.
+func (c *cluster) startProc(ctx context.Context, name, bin string, args, env []string, port int, ready string) (*serverProc, error) {
 	logf, err := os.Create(filepath.Join(c.dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout, cmd.Stderr, cmd.Env = logf, logf, env
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

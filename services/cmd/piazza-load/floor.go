@@ -166,7 +166,9 @@ func measureFloor(ctx context.Context, o *options, c *cluster, out io.Writer) (d
 	if err != nil {
 		return deliveryCost{}, err
 	}
-	p, err := c.startProc(ctx, "floor", self, []string{"floor-server", "-addr=127.0.0.1:" + strconv.Itoa(port)}, port, "/readyz")
+	// The floor runs with the notifiers' runtime settings: the ratio compares
+	// their websocket work, not their garbage collectors.
+	p, err := c.startProc(ctx, "floor", self, []string{"floor-server", "-addr=127.0.0.1:" + strconv.Itoa(port)}, notifierEnv(os.Getenv), port, "/readyz")
 	if err != nil {
 		return deliveryCost{}, err
 	}

@@ -109,3 +109,26 @@ func broadcast(t *testing.T, base string, rounds, burst int) {
 		t.Fatalf("broadcast: %s", resp.Status)
 	}
 }
+
+func TestNotifierEnv(t *testing.T) {
+	has := func(env []string, kv string) bool {
+		for _, e := range env {
+			if e == kv {
+				return true
+			}
+		}
+		return false
+	}
+	t.Run("the deployment's runtime settings by default", func(t *testing.T) {
+		env := notifierEnv(func(string) string { return "" })
+		if !has(env, "GOGC=50") || !has(env, "GODEBUG=adaptivestackstart=0") {
+			t.Errorf("env lacks the notifier's runtime settings: %v", env[max(len(env)-2, 0):])
+		}
+	})
+	t.Run("the harness's own settings win", func(t *testing.T) {
+		env := notifierEnv(func(k string) string { return map[string]string{"GOGC": "100", "GODEBUG": "x=1"}[k] })
+		if has(env, "GOGC=50") || has(env, "GODEBUG=adaptivestackstart=0") {
+			t.Error("notifierEnv overrode the harness's GOGC or GODEBUG")
+		}
+	})
+}

@@ -41,25 +41,36 @@ func readProc(pid int) (procSample, error) {
 	return procSample{CPUSeconds: cpu, RSSBytes: rss}, nil
 }
 
-// parseStatCPU returns utime+stime in seconds from the contents of
-// /proc/<pid>/stat. The command name (field 2) may hold spaces and
-// parentheses, so fields are counted from the last ')'.
-func parseStatCPU(stat []byte) (float64, error) {
+// parseStatCPU returns utime+stime (fields 14 and 15) in seconds from the
+// contents of /proc/<pid>/stat.
+func parseStatCPU(stat []byte) (float64, error) { return statSeconds(stat, 14, 15) }
+
+// parseStatChildrenCPU returns cutime+cstime (fields 16 and 17: the CPU of
+// children waited for) in seconds from the contents of /proc/<pid>/stat.
+func parseStatChildrenCPU(stat []byte) (float64, error) { return statSeconds(stat, 16, 17) }
+
+// statSeconds sums the clock-tick fields of /proc/<pid>/stat numbered as in
+// proc(5), in seconds. The command name (field 2) may hold spaces and
+// parentheses, so fields are counted from the last ')', after which comes
+// field 3.
+func statSeconds(stat []byte, fields ...int) (float64, error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
 		return 0, errors.New("stat: no command name")
 	}
 	f := strings.Fields(string(stat[i+1:]))
-	// After ')': state is field 3 of the whole line, utime 14, stime 15.
-	if len(f) < 13 {
-		return 0, errors.New("stat: too few fields")
+	var ticks int64
+	for _, n := range fields {
+		if n-3 >= len(f) {
+			return 0, errors.New("stat: too few fields")
+		}
+		v, err := strconv.ParseInt(f[n-3], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("stat: %w", err)
+		}
+		ticks += v
 	}
-	ut, err1 := strconv.ParseUint(f[11], 10, 64)
-	st, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("stat: %w", err)
-	}
-	return float64(ut+st) / clockTicks, nil
+	return float64(ticks) / clockTicks, nil
 }
 
 // parseStatusRSS returns VmRSS in bytes from the contents of
@@ -152,23 +163,4 @@ func postgresCPU() map[int]float64 {
 		}
 	}
 	return m
-}
-
-// parseStatChildrenCPU returns cutime+cstime (fields 16 and 17: the CPU of
-// children waited for) in seconds from the contents of /proc/<pid>/stat.
-func parseStatChildrenCPU(stat []byte) (float64, error) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, errors.New("stat: no command name")
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 15 {
-		return 0, errors.New("stat: too few fields")
-	}
-	cut, err1 := strconv.ParseInt(f[13], 10, 64)
-	cst, err2 := strconv.ParseInt(f[14], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("stat: %w", err)
-	}
-	return float64(cut+cst) / clockTicks, nil
 }

@@ -217,12 +217,6 @@ func loadApp(ctx context.Context, q querier, id string) (Application, error) {
 	return queryApp(ctx, q, appSelect+` WHERE a.id = $1`, id)
 }
 
-// lockApp is loadApp that locks the application's row for the rest of the
-// transaction.
-func lockApp(ctx context.Context, tx pgx.Tx, id string) (Application, error) {
-	return queryApp(ctx, tx, appSelect+` WHERE a.id = $1 FOR NO KEY UPDATE OF a`, id)
-}
-
 func queryApp(ctx context.Context, q querier, sql, id string) (Application, error) {
 	a, err := collectApp(q.Query(ctx, sql, id))
 	return a, appErr(err, id)

@@ -168,8 +168,8 @@ func (s *Store) PostStatus(ctx context.Context, who auth.Principal, id, text str
 		if every := s.statusPostEvery(); every > 0 && a.StatusPostedAt != nil && now.Sub(*a.StatusPostedAt) < every {
 			return a, web.Errorf(web.ETooMany, "one status every %s, please", every)
 		}
-		// The post and the stall's new status in one statement (the row is
-		// locked: lockApp).
+		// The post and the stall's new status in one statement (changeStall
+		// locked the row).
 		after, err := updateStall(ctx, tx, a, `
 			WITH post AS (INSERT INTO status_posts (id, city, application_id, text, posted_at) VALUES ($3, $4, $1, $5, $2))
 			UPDATE applications SET status_text = $5, status_posted_at = $2, version = version + 1, updated_at = $2

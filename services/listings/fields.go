@@ -104,11 +104,6 @@ func parseClock(s string) (time.Duration, bool) {
 	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, true
 }
 
-// clock formats a time since midnight as HH:MM.
-func clock(d time.Duration) string {
-	return fmt.Sprintf("%02d:%02d", int(d/time.Hour), int(d%time.Hour/time.Minute))
-}
-
 // recordEvent writes an event of the listings service into the outbox, in the
 // transaction of the change it announces.
 func recordEvent(ctx context.Context, tx pgx.Tx, typ, city, entity, verb, resource string, data any) error {

@@ -1,7 +1,6 @@
 package listings
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -65,15 +64,6 @@ func getJSON(tb testing.TB, url string, v any) {
 	if err := json.Unmarshal(res.Body, v); err != nil {
 		tb.Fatalf("GET %s: %v", url, err)
 	}
-}
-
-func postJSON(tb testing.TB, url string, body any) response {
-	tb.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return do(tb, http.MethodPost, url, "application/json", bytes.NewReader(b))
 }
 
 func TestHTTP(t *testing.T) {

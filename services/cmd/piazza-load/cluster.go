@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -285,20 +284,6 @@ func notification(topic string, frameSize int) ([]byte, error) {
 	return b, err
 }
 
-// publish appends one notification to the NOTIFICATIONS stream and returns
-// its sequence.
-func (c *cluster) publish(ctx context.Context, topic string, frameSize int) (uint64, error) {
-	body, err := notification(topic, frameSize)
-	if err != nil {
-		return 0, err
-	}
-	ack, err := c.js.Publish(ctx, contract.NotifySubject("bench", "stall.status_posted"), body)
-	if err != nil {
-		return 0, fmt.Errorf("publish: %w", err)
-	}
-	return ack.Sequence, nil
-}
-
 // publishBurst appends count notifications without waiting for each PubAck
 // in turn (a burst) and returns the last sequence.
 func (c *cluster) publishBurst(ctx context.Context, topic string, frameSize, count int) (uint64, error) {
@@ -327,5 +312,3 @@ func (c *cluster) publishBurst(ctx context.Context, topic string, frameSize, cou
 	}
 	return last, nil
 }
-
-var errAbsent = errors.New("not available in this build")

@@ -25,9 +25,8 @@ const city = "ghent"
 
 type pipeline struct {
 	*session
-	api     *serverProc
-	days    []marketDay
-	clients []*http.Client
+	api  *serverProc
+	days []marketDay
 }
 
 func newPipeline(ctx context.Context, o *options, stdout, stderr io.Writer) (*pipeline, error) {

@@ -208,7 +208,7 @@ func (s *session) measureStorm(ctx context.Context, topic string) (stormResult, 
 	}
 	before := takeSnapshot(ctx, s.all())
 	start := time.Now()
-	st, _, rerr := s.fleet.all(command{Cmd: "resume", Timeout: 2 * time.Minute})
+	_, _, rerr := s.fleet.all(command{Cmd: "resume", Timeout: 2 * time.Minute})
 	took := time.Since(start)
 	after := takeSnapshot(ctx, s.all())
 	st, _, werr := s.fleet.all(command{Cmd: "wait", Seq: last, Timeout: 10 * time.Second})

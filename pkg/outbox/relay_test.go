@@ -351,3 +351,94 @@ func TestRelayPlansForTheTableAsItIs(t *testing.T) {
 		t.Errorf("a relay round scanned the whole outbox %d times (20,000 rows)", after-before)
 	}
 }
+
+// Between two vacuums of the outbox, every row the relay marked stays in the
+// unpublished index, and a read of the index steps over all of them. A
+// round after a wake-up starts after what the relay published LateCommit
+// ago; a row that commits later than that below it is the poll's.
+func TestRelayWakeUpRoundsSkipWhatWasPublished(t *testing.T) {
+	e := newEnv(t)
+	ctx := testContext(t)
+	// No autovacuum during the test: it would clean the index.
+	if _, err := e.pool.Exec(ctx, `ALTER TABLE outbox SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := postgres.Open(ctx, e.url, postgres.Options{Schema: schema, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	// indexReads flushes the relay connection's statistics and returns the
+	// entries read from the unpublished index so far.
+	indexReads := func() int64 {
+		t.Helper()
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Exec(ctx, `SELECT pg_stat_force_next_flush()`) // reported as it goes idle
+		c.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		err = e.pool.QueryRow(ctx, `SELECT pg_stat_clear_snapshot() IS NULL, idx_tup_read FROM pg_stat_user_indexes
+			WHERE schemaname = $1 AND indexrelname = 'outbox_unpublished'`, schema).Scan(new(bool), &n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	r := e.relay(nil)
+	r.Pool, r.BatchSize = pool, 1000
+	r.LateCommit, r.PollInterval = 100*time.Millisecond, time.Hour
+	stop := runRelay(t, r)
+	const published = 3000
+	e.addEvents(t, published)
+	waitFor(t, "the first rows to be published", func() bool { return e.streamMsgs(t) == published })
+
+	// A transaction takes its seq now and commits after the next rounds.
+	late := newEvent(t, -1)
+	txLate, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txLate.Rollback(ctx)
+	if err := outbox.Add(ctx, txLate, "svc.ghent.stall.checked_in", late); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * r.LateCommit) // the first rows' round is now older than LateCommit
+
+	before := indexReads()
+	for i := range 3 {
+		e.addEvents(t, 1)
+		waitFor(t, "a woken round to publish", func() bool { return e.streamMsgs(t) == uint64(published+1+i) })
+	}
+	if reads := indexReads() - before; reads >= published {
+		t.Errorf("three woken rounds read %d entries of the unpublished index; the %d published before were skipped by none", reads, published)
+	}
+
+	// The late row commits below what the woken rounds start from, once
+	// they are older than LateCommit: no wake-up finds it (its own commit
+	// wakes the relay), the poll does.
+	time.Sleep(3 * r.LateCommit)
+	if err := txLate.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.addEvents(t, 1)
+	waitFor(t, "a woken round to publish", func() bool { return e.streamMsgs(t) == published+4 })
+	if got := e.backlog(t); got != 1 {
+		t.Fatalf("backlog = %d after the late commit and a wake-up; want the late row alone (the test relies on it)", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The poll's round, by hand.
+	if n, err := r.PublishPending(ctx); err != nil || n != 1 {
+		t.Fatalf("a full round = %d, %v; want the late row", n, err)
+	}
+	if got := e.streamEvents(t); got[len(got)-1].ID != late.ID {
+		t.Errorf("the last event published is %s; want the late row %s", got[len(got)-1].ID, late.ID)
+	}
+}

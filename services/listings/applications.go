@@ -389,23 +389,53 @@ func (s *Store) Apply(ctx context.Context, dayID string, na NewApplication, now 
 // day's applications queue on it, so its hold time bounds how many one day
 // takes per second (the opening of a season's registrations, say).
 func (s *Store) ApplyAs(ctx context.Context, who *auth.Principal, dayID string, na NewApplication, now time.Time) (Application, error) {
+	var app Application
+	err := s.alone(ctx, "apply", func(conn *pgxpool.Conn) (err error) {
+		app, err = applyAlone(ctx, conn, who, dayID, na, now)
+		return err
+	})
+	return app, err
+}
+
+// alone runs fn on a connection of its own, in the transaction fn begins in
+// its first round trip and ends with commit, in its last: fewer round trips
+// than pgx.BeginFunc's, on the paths that run most. A transaction fn leaves
+// open (on an error) is rolled back here: a connection released inside one
+// would be closed by the pool, and refusals (a second application, a full
+// day, a stall already open) are common.
+func (s *Store) alone(ctx context.Context, what string, fn func(conn *pgxpool.Conn) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return Application{}, fmt.Errorf("listings: apply: %w", err)
+		return fmt.Errorf("listings: %s: %w", what, err)
 	}
 	defer conn.Release()
-	app, err := applyAlone(ctx, conn, who, dayID, na, now)
+	err = fn(conn)
 	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
-		// A connection left in the transaction would be closed by the
-		// pool; roll back to keep it. Refusals (a second application, a
-		// full day) are common.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil {
-			return Application{}, errors.Join(err, rerr)
+			return errors.Join(err, rerr)
 		}
 	}
-	return app, err
+	return err
+}
+
+// commit writes entries to the outbox and commits the transaction on conn,
+// in one round trip.
+func commit(ctx context.Context, conn *pgxpool.Conn, what string, entries ...outbox.Entry) error {
+	b := &pgx.Batch{}
+	if err := outbox.Queue(conn.Conn(), b, entries...); err != nil {
+		return err
+	}
+	var tag pgconn.CommandTag
+	b.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error { tag = ct; return nil })
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("listings: %s: commit: %w", what, err)
+	}
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("listings: %s: commit: %s", what, tag)
+	}
+	return nil
 }
 
 // applyAlone is ApplyAs in the transaction it begins on conn, which it
@@ -423,19 +453,7 @@ func applyAlone(ctx context.Context, conn *pgxpool.Conn, who *auth.Principal, da
 	if err != nil {
 		return Application{}, err
 	}
-	b = &pgx.Batch{}
-	if err := outbox.Queue(conn.Conn(), b, entries...); err != nil {
-		return Application{}, err
-	}
-	var tag pgconn.CommandTag
-	b.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error { tag = ct; return nil })
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return Application{}, fmt.Errorf("listings: apply: commit: %w", err)
-	}
-	if tag.String() != "COMMIT" {
-		return Application{}, fmt.Errorf("listings: apply: commit: %s", tag)
-	}
-	return app, nil
+	return app, commit(ctx, conn, "apply", entries...)
 }
 
 type applyOpts struct {

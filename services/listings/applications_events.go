@@ -88,11 +88,29 @@ func stallRegisteredEntry(ctx context.Context, d dayInfo, a Application, at time
 // emitStall records a stall event; pitch, fromPitch and reason fill the
 // fields of moved and released.
 func emitStall(ctx context.Context, tx pgx.Tx, d dayInfo, a Application, k eventKind, pitch, fromPitch, reason string, at time.Time) error {
+	e, err := stallEntry(ctx, d, a, k, pitch, fromPitch, reason, at)
+	if err != nil {
+		return err
+	}
+	return outbox.AddAll(ctx, tx, e)
+}
+
+// stallEntries returns a, after a live change of kind k, with the event
+// that announces it.
+func stallEntries(ctx context.Context, d dayInfo, a Application, k eventKind, at time.Time) (Application, []outbox.Entry, error) {
+	e, err := stallEntry(ctx, d, a, k, a.Pitch, "", "", at)
+	if err != nil {
+		return a, nil, err
+	}
+	return a, []outbox.Entry{e}, nil
+}
+
+func stallEntry(ctx context.Context, d dayInfo, a Application, k eventKind, pitch, fromPitch, reason string, at time.Time) (outbox.Entry, error) {
 	live := a.LiveState
 	if live == "" {
 		live = "closed" // a released stall is no longer live
 	}
-	return addEvent(ctx, tx, d.City, k, "applications/"+a.ID, contract.StallV1{
+	return newEntry(ctx, d.City, k, "applications/"+a.ID, contract.StallV1{
 		ApplicationID: a.ID, City: a.City, MarketDayID: d.ID, MarketID: d.MarketID, MarketName: d.MarketName,
 		PlaceID: d.PlaceID, PlaceName: d.PlaceName, Date: d.Date, VendorID: a.VendorID, VendorName: a.Vendor.Name,
 		VendorKind: a.Vendor.Kind, VendorAccountID: a.owner, Pitch: pitch, FromPitch: fromPitch, Reason: reason,

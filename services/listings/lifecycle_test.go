@@ -542,6 +542,40 @@ func TestLive(t *testing.T) {
 		}
 	})
 
+	t.Run("refused stall changes roll back on their connection, which the pool keeps, and leave the row unlocked", func(t *testing.T) {
+		s, day, app := setup(t)
+		mustExec(t, s, `UPDATE market_days SET status = 'open' WHERE id = $1`, day.ID)
+		must(s.CheckIn(ctx, owner, app.ID, onTheDay))
+		must(s.PostStatus(ctx, owner, app.ID, "Open", onTheDay))
+		conns := s.pool.Stat().NewConnsCount()
+		for range 3 * int(s.pool.Config().MaxConns) {
+			_, err := s.CheckIn(ctx, owner, app.ID, onTheDay) // already open
+			wantCode(t, err, web.EConflict)
+			_, err = s.PostStatus(ctx, owner, app.ID, "again", onTheDay.Add(time.Second)) // too soon
+			wantCode(t, err, web.ETooMany)
+			_, err = s.PostStatus(ctx, vendorP("acc-2"), app.ID, "not mine", onTheDay.Add(time.Minute)) // another's
+			wantCode(t, err, web.ENotFound)
+			_, err = s.CheckOut(ctx, owner, newID(), onTheDay) // no such application
+			wantCode(t, err, web.ENotFound)
+		}
+		if n := s.pool.Stat().NewConnsCount(); n != conns {
+			t.Errorf("the pool opened %d connections for the refusals, want none", n-conns)
+		}
+		// No refusal left the row locked or an event behind.
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		st, err := s.PostStatus(lctx, owner, app.ID, "Still open", onTheDay.Add(time.Minute))
+		if err != nil || st.StatusText != "Still open" {
+			t.Fatalf("a status after the refusals = %+v, %v", st, err)
+		}
+		if n := countType(t, s, contract.TypeStallStatusPosted); n != 2 {
+			t.Errorf("%d %s events, want 2", n, contract.TypeStallStatusPosted)
+		}
+		if n := countType(t, s, contract.TypeStallCheckedIn); n != 1 {
+			t.Errorf("%d %s events, want 1", n, contract.TypeStallCheckedIn)
+		}
+	})
+
 	t.Run("no status before the market day's date", func(t *testing.T) {
 		s, _, app := setup(t)
 		_, err := s.PostStatus(ctx, owner, app.ID, "tomorrow!", applyNow)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/localeurope/piazza/pkg/auth"
+	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/web"
 )
 
@@ -98,31 +99,31 @@ func mayRunStall(p auth.Principal, a Application) error {
 // CheckIn opens a stall: the application must be accepted, the day open and
 // the stall expected.
 func (s *Store) CheckIn(ctx context.Context, who auth.Principal, id string, now time.Time) (Stall, error) {
-	a, err := s.changeStall(ctx, who, id, mayRunStall, func(tx pgx.Tx, d dayInfo, a Application) (Application, error) {
+	a, err := s.changeStall(ctx, who, id, mayRunStall, func(q querier, d dayInfo, a Application) (Application, []outbox.Entry, error) {
 		if err := liveConflict(d, a, liveExpected, d.Status == "open", "the market day is not open; check in once the manager opens it"); err != nil {
-			return a, err
+			return a, nil, err
 		}
-		after, err := setLive(ctx, tx, a, liveExpected, now, `live_state = 'open', checked_in_at = $3`)
+		after, err := setLive(ctx, q, a, liveExpected, now, `live_state = 'open', checked_in_at = $3`)
 		if err != nil {
-			return a, err
+			return a, nil, err
 		}
-		return after, emitStall(ctx, tx, d, after, typeStallCheckedIn, after.Pitch, "", "", now)
+		return stallEntries(ctx, d, after, typeStallCheckedIn, now)
 	})
 	return stallOf(a), err
 }
 
 // CheckOut closes an open stall and clears its status.
 func (s *Store) CheckOut(ctx context.Context, who auth.Principal, id string, now time.Time) (Stall, error) {
-	a, err := s.changeStall(ctx, who, id, mayRunStall, func(tx pgx.Tx, d dayInfo, a Application) (Application, error) {
+	a, err := s.changeStall(ctx, who, id, mayRunStall, func(q querier, d dayInfo, a Application) (Application, []outbox.Entry, error) {
 		if err := liveConflict(d, a, liveOpen, true, ""); err != nil {
-			return a, err
+			return a, nil, err
 		}
-		after, err := setLive(ctx, tx, a, liveOpen, now,
+		after, err := setLive(ctx, q, a, liveOpen, now,
 			`live_state = 'closed', checked_out_at = $3, status_text = NULL, status_posted_at = NULL`)
 		if err != nil {
-			return a, err
+			return a, nil, err
 		}
-		return after, emitStall(ctx, tx, d, after, typeStallCheckedOut, after.Pitch, "", "", now)
+		return stallEntries(ctx, d, after, typeStallCheckedOut, now)
 	})
 	return stallOf(a), err
 }
@@ -151,33 +152,33 @@ func (p *NewStatusPost) Validate() error {
 // scheduled for today, and the stall not closed; one post per status post
 // interval (30 seconds by default).
 func (s *Store) PostStatus(ctx context.Context, who auth.Principal, id, text string, now time.Time) (Stall, error) {
-	a, err := s.changeStall(ctx, who, id, mayRunStall, func(tx pgx.Tx, d dayInfo, a Application) (Application, error) {
+	a, err := s.changeStall(ctx, who, id, mayRunStall, func(q querier, d dayInfo, a Application) (Application, []outbox.Entry, error) {
 		today := d.Status == "open"
 		if loc, err := time.LoadLocation(d.Timezone); err == nil && d.Status == "scheduled" {
 			today = Today(now, loc) == d.Date
 		}
 		if a.Status != statusAccepted {
-			return a, conflictState(a, "given a status")
+			return a, nil, conflictState(a, "given a status")
 		}
 		if !today {
-			return a, web.Errorf(web.EConflict, "statuses are posted on the market day, while it is on; the day is %s on %s", d.Status, d.Date)
+			return a, nil, web.Errorf(web.EConflict, "statuses are posted on the market day, while it is on; the day is %s on %s", d.Status, d.Date)
 		}
 		if a.LiveState == liveClosed {
-			return a, web.Errorf(web.EConflict, "the stall has checked out")
+			return a, nil, web.Errorf(web.EConflict, "the stall has checked out")
 		}
 		if every := s.statusPostEvery(); every > 0 && a.StatusPostedAt != nil && now.Sub(*a.StatusPostedAt) < every {
-			return a, web.Errorf(web.ETooMany, "one status every %s, please", every)
+			return a, nil, web.Errorf(web.ETooMany, "one status every %s, please", every)
 		}
 		// The post and the stall's new status in one statement (changeStall
 		// locked the row).
-		after, err := updateStall(ctx, tx, a, `
+		after, err := updateStall(ctx, q, a, `
 			WITH post AS (INSERT INTO status_posts (id, city, application_id, text, posted_at) VALUES ($3, $4, $1, $5, $2))
 			UPDATE applications SET status_text = $5, status_posted_at = $2, version = version + 1, updated_at = $2
 			WHERE id = $1 AND status = 'accepted'`, now, newID(), a.City, text)
 		if err != nil {
-			return a, err
+			return a, nil, err
 		}
-		return after, emitStall(ctx, tx, d, after, typeStallPosted, after.Pitch, "", "", now)
+		return stallEntries(ctx, d, after, typeStallPosted, now)
 	})
 	return stallOf(a), err
 }
@@ -198,17 +199,17 @@ func liveConflict(d dayInfo, a Application, want string, dayOK bool, dayMsg stri
 
 // setLive is a live transition: one UPDATE from an accepted application in
 // live state from ($1 id, $2 from, $3 now).
-func setLive(ctx context.Context, tx pgx.Tx, a Application, from string, now time.Time, set string) (Application, error) {
-	return updateStall(ctx, tx, a, `UPDATE applications SET `+set+`, version = version + 1, updated_at = $3
+func setLive(ctx context.Context, q querier, a Application, from string, now time.Time, set string) (Application, error) {
+	return updateStall(ctx, q, a, `UPDATE applications SET `+set+`, version = version + 1, updated_at = $3
 		WHERE id = $1 AND status = 'accepted' AND live_state = $2`, from, now)
 }
 
 // updateStall runs an UPDATE of a's row ($1 id, then args) and returns a
 // with the live fields and version the row has after it; the statement gets
 // the RETURNING list here. No row updated is a conflict.
-func updateStall(ctx context.Context, tx pgx.Tx, a Application, update string, args ...any) (Application, error) {
+func updateStall(ctx context.Context, q querier, a Application, update string, args ...any) (Application, error) {
 	after := a
-	err := tx.QueryRow(ctx, update+`
+	err := q.QueryRow(ctx, update+`
 		RETURNING live_state, checked_in_at, checked_out_at, coalesce(status_text, ''), status_posted_at, version`,
 		append([]any{a.ID}, args...)...).Scan(&after.LiveState, &after.CheckedInAt, &after.CheckedOutAt,
 		&after.StatusText, &after.StatusPostedAt, &after.Version)

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/localeurope/piazza/pkg/auth"
+	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/web"
 )
 
@@ -55,18 +57,25 @@ func (s *Store) change(ctx context.Context, who auth.Principal, id string, may f
 // their states, so a stall change either commits before that, and the day's
 // change sees it, or takes its row lock after the day's change committed and
 // then reads the day as it is. Pitch assignments update the row and so wait
-// for it too. fn returns the application as it left it.
+// for it too. fn returns the application as it left it and the events that
+// announce the change, which commit with it.
 func (s *Store) changeStall(ctx context.Context, who auth.Principal, id string, may func(auth.Principal, Application) error,
-	fn func(tx pgx.Tx, d dayInfo, a Application) (Application, error)) (Application, error) {
+	fn func(q querier, d dayInfo, a Application) (Application, []outbox.Entry, error)) (Application, error) {
 	var out Application
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// The row lock and the day in one round trip, the day read by the
-		// statement after the lock's: its snapshot then includes any change
-		// of the day that locked the row first.
+	err := s.alone(ctx, "stall", func(conn *pgxpool.Conn) error {
+		// BEGIN, the row lock and the day in one round trip, the day read
+		// by the statement after the lock's: its snapshot then includes any
+		// change of the day that locked the row first. The events go with
+		// the COMMIT: a stall's change is three round trips.
 		b := &pgx.Batch{}
+		b.Queue(`BEGIN`)
 		b.Queue(appSelect+` WHERE a.id = $1 FOR NO KEY UPDATE OF a`, id)
 		b.Queue(daySelect+` WHERE d.id = (SELECT market_day_id FROM applications WHERE id = $1)`, id)
-		br := tx.SendBatch(ctx, b)
+		br := conn.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return fmt.Errorf("listings: stall %s: %w", id, err)
+		}
 		a, err := collectApp(br.Query())
 		if err != nil {
 			br.Close()
@@ -83,8 +92,12 @@ func (s *Store) changeStall(ctx context.Context, who auth.Principal, id string, 
 		if err := may(who, a); err != nil {
 			return err
 		}
-		out, err = fn(tx, d, a)
-		return err
+		after, entries, err := fn(conn, d, a)
+		if err != nil {
+			return err
+		}
+		out = after
+		return commit(ctx, conn, "stall", entries...)
 	})
 	return out, err
 }

@@ -1,10 +1,12 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -240,31 +242,34 @@ func (r *Relay) publishPending(ctx context.Context, from int64) (published int, 
 	}()
 
 	// A round is two round trips and the publish: the transaction, its
-	// lock and its rows in one batch, then the marks and the commit in
-	// another. Under load every round trip waits for the CPU, and the
-	// relay's lag is made of them.
+	// lock and its rows, marked published, in one batch; the commit, once
+	// JetStream has acknowledged them, in another. A publish that fails
+	// rolls the marks back. Under load every round trip and statement waits
+	// for the CPU, and the relay's lag is made of them.
 	//
 	// One relay at a time per schema. A relay that finds another at work
 	// returns at once instead of queueing behind it, and Run tries again
 	// 10 ms later for the rows the other's query may not have seen.
 	// (Queueing made the replicas of a service take turns on every wake-up,
 	// each round waiting out the others' publishes: 61 ms per round at 300
-	// notifications/s over three notifiers.) The rows are read by a
-	// statement of their own, after the lock's: its snapshot includes the
-	// marks of the relay that held the lock before.
+	// notifications/s over three notifiers.) The marking statement takes
+	// the lock once more (it is the session's already, or it was freed in
+	// between: a relay that marks rows holds it), and checks each row it
+	// marks as it is then, not as its snapshot, taken before the lock, has
+	// it: a row the relay before marked is skipped.
 	//
-	// The commit that marks rows published need not wait for its WAL flush
-	// (synchronous_commit off for this transaction only): if the server
-	// crashes before the flush, the marks are lost and the rows are
-	// published again with the same Nats-Msg-Id, which JetStream drops as
-	// duplicates. That is the crash case the relay already handles, and it
-	// takes a disk flush out of every relay round.
+	// The commit need not wait for its WAL flush (synchronous_commit off
+	// for this transaction only): if the server crashes before the flush,
+	// the marks are lost and the rows are published again with the same
+	// Nats-Msg-Id, which JetStream drops as duplicates. That is the crash
+	// case the relay already handles, and it takes a disk flush out of
+	// every relay round.
 	//
-	// The round's statements read the outbox by its indexes only, whatever
+	// The round's statement reads the outbox by its indexes only, whatever
 	// its statistics say (seq and bitmap scans off, for this transaction
-	// only). They are prepared once per connection and run a generic plan
-	// from their sixth run on: made while the outbox was a few pages (a new
-	// deployment, before autovacuum's first analyze), the plan that marks
+	// only). It is prepared once per connection and runs a generic plan
+	// from its sixth run on: made while the outbox was a few pages (a new
+	// deployment, before autovacuum's first analyze), the plan that marked
 	// rows scanned the whole table, and kept doing so as the table grew
 	// (6–9 ms a round in the latency benchmark). Planning each round for
 	// the table as it is instead (plan_cache_mode) cost a fifth of the
@@ -275,8 +280,14 @@ func (r *Relay) publishPending(ctx context.Context, from int64) (published int, 
 	b.Queue(`SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || '.outbox.relay', 0))
 		FROM set_config('synchronous_commit', 'off', true) s, set_config('enable_seqscan', 'off', true) q,
 		     set_config('enable_bitmapscan', 'off', true) b`)
-	b.Queue(`SELECT seq, event_id::text, subject, source, type, ce_subject, event_time, content_type, traceparent, data, created_at
-		FROM outbox WHERE published_at IS NULL AND seq >= $2 ORDER BY seq LIMIT $1`, r.BatchSize, from)
+	b.Queue(`UPDATE outbox o SET published_at = clock_timestamp()
+		FROM (SELECT seq FROM outbox
+		      WHERE published_at IS NULL AND seq >= $2
+		        AND pg_try_advisory_xact_lock(hashtextextended(current_schema() || '.outbox.relay', 0))
+		      ORDER BY seq LIMIT $1) todo
+		WHERE o.seq = todo.seq AND o.published_at IS NULL
+		RETURNING o.seq, o.event_id::text, o.subject, o.source, o.type, o.ce_subject, o.event_time, o.content_type,
+		          o.traceparent, o.data, o.created_at`, r.BatchSize, from)
 	br := conn.SendBatch(ctx, b)
 	var locked bool
 	var batch []row
@@ -296,39 +307,32 @@ func (r *Relay) publishPending(ctx context.Context, from int64) (published int, 
 	if err != nil {
 		return 0, false, err
 	}
-	if !locked || len(batch) == 0 {
+	if len(batch) == 0 {
 		_, err = conn.Exec(ctx, `COMMIT`)
 		return 0, !locked, err
 	}
+	// RETURNING keeps no order; JetStream's must be the outbox's.
+	slices.SortFunc(batch, func(a, b row) int { return cmp.Compare(a.Seq, b.Seq) })
 
 	msgs := make([]*nats.Msg, len(batch))
-	seqs := make([]int64, len(batch))
 	for i, b := range batch {
 		ev := bus.Event{ID: b.EventID, Source: b.Source, Type: b.Type, Subject: b.CESubject, Time: b.EventTime,
 			DataContentType: b.ContentType, TraceParent: b.TraceParent, Data: b.Data}
-		msgs[i], seqs[i] = ev.Msg(b.Subject), b.Seq
+		msgs[i] = ev.Msg(b.Subject)
 	}
 	if err := r.Publisher.PublishBatch(ctx, msgs); err != nil {
 		return 0, false, fmt.Errorf("publish: %w", err)
 	}
 	acked := time.Now()
-
-	b = &pgx.Batch{}
-	b.Queue(`UPDATE outbox SET published_at = clock_timestamp() WHERE seq = ANY($1)`, seqs)
-	b.Queue(`COMMIT`)
-	br = conn.SendBatch(ctx, b)
-	tag, err := br.Exec()
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	tag, err := conn.Exec(ctx, `COMMIT`)
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("commit: %s", tag)
 	}
 	if err != nil {
 		return 0, false, err
 	}
-	published = int(tag.RowsAffected())
-	r.published(time.Now(), seqs[len(seqs)-1])
+	published = len(batch)
+	r.published(time.Now(), batch[len(batch)-1].Seq)
 	if r.Metrics != nil {
 		for _, b := range batch {
 			r.Metrics.lag.WithLabelValues(r.schema()).Observe(acked.Sub(b.CreatedAt).Seconds())

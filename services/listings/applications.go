@@ -152,21 +152,24 @@ const (
 	FROM applications a` + appJoins
 )
 
-// insertAppSQL chooses the application's status and pitch, inserts it and
-// reads it back as appSelect does, in one statement. With the market's
-// auto_accept ($10) it is accepted on the preferred pitch ($3) or the first
-// free one (freePitchSQL, whose parameters $1 to $3 it shares), or
-// waitlisted when none is free; a preferred pitch that is taken inserts
-// nothing. Without auto_accept it is pending. No row: nothing was inserted
-// (that, or a unique index fired). The pitch choice is MATERIALIZED: inlined
-// into each of its four references, it ran five times.
+// insertAppSQL chooses the application's status and pitch and inserts it,
+// in one statement, returning its own columns and its pitch's code
+// (scanInserted: the day, market, place and vendor are the caller's, read
+// with the day's lock). With the market's auto_accept ($10) it is accepted
+// on the preferred pitch ($3) or the first free one (freePitchSQL, whose
+// parameters $1 to $3 it shares), or waitlisted when none is free; a
+// preferred pitch that is taken inserts nothing. Without auto_accept it is
+// pending. No row: nothing was inserted (that, or a unique index fired).
+// The pitch choice is MATERIALIZED: inlined into each of its four
+// references, it ran five times.
 //
 // A waitlisted application joins at the end: its waitlisted_at is $9, or
 // just after the day's last if that is later (a registration that took the
 // day's lock after another, with an earlier clock). Its place is then the
-// day's waitlist count (market_days.waitlisted, which triggers keep) plus
-// one: the statement reads the count as it was before its insert. Counting
-// the waitlist instead cost a registration time in proportion to it.
+// day's waitlist count (market_days.waitlisted, which triggers keep, read
+// with the day's lock) plus one. Counting the waitlist instead cost a
+// registration time in proportion to it; joining the day, market, place
+// and vendor again to return them cost it a fifth of the statement.
 const insertAppSQL = `
 	WITH pitch AS MATERIALIZED (
 		SELECT CASE WHEN $10::boolean THEN (` + freePitchSQL + `) END AS id
@@ -184,9 +187,32 @@ const insertAppSQL = `
 		       CASE WHEN c.status = 'accepted' THEN 'expected' END, CASE WHEN c.status <> 'pending' THEN $9 END
 		FROM choice c
 		ON CONFLICT DO NOTHING
-		RETURNING *)` + appColumns + `
-	       CASE WHEN a.status = 'waitlisted' THEN d.waitlisted + 1 END
-	FROM a` + appJoins
+		RETURNING *)
+	SELECT a.id::text, a.city, a.market_day_id::text, a.vendor_id::text, coalesce(pi.code, ''), coalesce(a.preferred_pitch, ''),
+	       a.status, coalesce(a.reason, ''), coalesce(a.note, ''), a.offer_expires_at, coalesce(a.batch_id::text, ''),
+	       coalesce(a.live_state, ''), a.checked_in_at, a.checked_out_at, coalesce(a.status_text, ''), a.status_posted_at,
+	       a.decided_at, a.version, a.created_at, a.pitch_id::text
+	FROM a LEFT JOIN pitches pi ON pi.id = a.pitch_id`
+
+// scanInserted reads a row of insertAppSQL, an application of v on day.
+func scanInserted(day dayInfo, v vendorInfo) pgx.RowToFunc[Application] {
+	return func(row pgx.CollectableRow) (Application, error) {
+		var a Application
+		err := row.Scan(&a.ID, &a.City, &a.MarketDayID, &a.VendorID, &a.Pitch, &a.PreferredPitch,
+			&a.Status, &a.Reason, &a.Note, &a.OfferExpiresAt, &a.BatchID,
+			&a.LiveState, &a.CheckedInAt, &a.CheckedOutAt, &a.StatusText, &a.StatusPostedAt,
+			&a.DecidedAt, &a.Version, &a.CreatedAt, &a.pitchID)
+		a.MarketDay = MarketDaySummary{ID: day.ID, Date: day.Date, Status: day.Status, StartsAt: day.StartsAt, EndsAt: day.EndsAt,
+			CancelReason: day.CancelReason, Market: refMarket{ID: day.MarketID, Name: day.MarketName},
+			Place: refPlace{ID: day.PlaceID, Name: day.PlaceName, Lat: day.Lat, Lon: day.Lon}}
+		a.Vendor.ID, a.Vendor.Name, a.Vendor.Kind, a.owner = v.ID, v.Name, v.Kind, v.Owner
+		if a.Status == statusWaitlisted {
+			a.WaitlistPosition = int(day.Waitlisted) + 1
+		}
+		a.normalize()
+		return a, err
+	}
+}
 
 func scanApp(row pgx.CollectableRow) (Application, error) {
 	var a Application
@@ -203,13 +229,18 @@ func scanApp(row pgx.CollectableRow) (Application, error) {
 	if pos != nil {
 		a.WaitlistPosition = int(*pos)
 	}
+	a.normalize()
+	return a, err
+}
+
+// normalize clears what a's status does not show.
+func (a *Application) normalize() {
 	if a.Status != statusAccepted { // the live fields describe a stall
 		a.LiveState = ""
 	}
 	if a.Status != statusAccepted && a.Status != statusOffered {
 		a.Pitch = ""
 	}
-	return a, err
 }
 
 // loadApp reads one application, or ENotFound.
@@ -294,6 +325,9 @@ type dayInfo struct {
 	PlaceID, PlaceName               string
 	AutoAccept                       bool
 	OfferHours                       int
+	CancelReason                     string
+	Lat, Lon                         float64
+	Waitlisted                       int64 // as of the read; stable under the day's lock
 }
 
 // lockDay locks a market day's row for the rest of the transaction.
@@ -343,7 +377,8 @@ func (l *dayFor) result(err error, dayID string, who *auth.Principal) (dayInfo, 
 const (
 	dayColumns = `
 	SELECT d.id::text, d.city, d.date::text, d.status, c.timezone, d.starts_at, d.ends_at,
-	       m.id::text, m.name, p.id::text, p.name, m.auto_accept, m.offer_hours`
+	       m.id::text, m.name, p.id::text, p.name, m.auto_accept, m.offer_hours,
+	       coalesce(d.cancel_reason, ''), p.lat, p.lon, d.waitlisted`
 	dayFrom = `
 	FROM market_days d JOIN markets m ON m.id = d.market_id JOIN places p ON p.id = m.place_id JOIN cities c ON c.slug = d.city`
 	daySelect = dayColumns + dayFrom
@@ -351,7 +386,8 @@ const (
 
 func (d *dayInfo) dest() []any {
 	return []any{&d.ID, &d.City, &d.Date, &d.Status, &d.Timezone, &d.StartsAt, &d.EndsAt,
-		&d.MarketID, &d.MarketName, &d.PlaceID, &d.PlaceName, &d.AutoAccept, &d.OfferHours}
+		&d.MarketID, &d.MarketName, &d.PlaceID, &d.PlaceName, &d.AutoAccept, &d.OfferHours,
+		&d.CancelReason, &d.Lat, &d.Lon, &d.Waitlisted}
 }
 
 func dayErr(err error, dayID string) error {
@@ -494,7 +530,7 @@ func applyLocked(ctx context.Context, q querier, day dayInfo, v vendorInfo, na N
 		if err != nil {
 			return Application{}, nil, fmt.Errorf("listings: apply: insert: %w", err)
 		}
-		inserted, err := pgx.CollectRows(rows, scanApp)
+		inserted, err := pgx.CollectRows(rows, scanInserted(day, v))
 		if err != nil {
 			return Application{}, nil, fmt.Errorf("listings: apply: insert: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -85,6 +86,38 @@ func TestApply(t *testing.T) {
 		}
 		if first.City != "ghent" || first.MarketDayID != day.ID || first.CreatedAt.IsZero() || !isUUID(first.ID) {
 			t.Errorf("application = %+v, want it filled in for market day %s in ghent", first, day.ID)
+		}
+	})
+
+	t.Run("an application is returned as a later read shows it", func(t *testing.T) {
+		// The insert returns the application's own columns; the day, market,
+		// place and vendor come from the reads under the day's lock.
+		s := newStore(t)
+		auto := addAutoDay(t, s, "ghent", fixtureDate, "A1")
+		review := addReviewDay(t, s, "ghent", "2026-06-06", "B1")
+		mustExec(t, s, `UPDATE places SET lat = 51.0553, lon = 3.7219`)
+		var got []Application
+		for i, day := range []string{auto.ID, auto.ID, auto.ID, review.ID} {
+			got = append(got, mustApply(t, s, day, NewApplication{
+				VendorID: addOwnedVendor(t, s, "ghent", fmt.Sprintf("Vendor %d", i), fmt.Sprintf("acc-%d", i)).ID, Note: "hello"}))
+		}
+		for i, want := range []struct {
+			status string
+			pos    int
+		}{{"accepted", 0}, {"waitlisted", 1}, {"waitlisted", 2}, {"pending", 0}} {
+			if got[i].Status != want.status || got[i].WaitlistPosition != want.pos {
+				t.Errorf("application %d: %s at %d, want %s at %d", i, got[i].Status, got[i].WaitlistPosition, want.status, want.pos)
+			}
+			read, err := loadApp(ctx, s.pool, got[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got[i], read) {
+				t.Errorf("application %d as returned:\n%+v\nas read:\n%+v", i, got[i], read)
+			}
+		}
+		if got[0].MarketDay.Place.Lat != 51.0553 || got[0].Vendor.Name != "Vendor 0" || got[0].Pitch != "A1" || got[0].owner != "acc-0" {
+			t.Errorf("accepted application = %+v", got[0])
 		}
 	})
 

@@ -213,10 +213,15 @@ func record(ctx context.Context, tx pgx.Tx, causeID, traceParent, kind, city str
 	}
 	ev.Subject = "notifications/" + n.ID
 	ev.TraceParent = traceParent
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO notifications (id, city, kind, topics, data, text, cause_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		n.ID, city, kind, topics, raw, n.Text, causeID); err != nil {
+	// The log's row and the outbox's in one round trip.
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO notifications (id, city, kind, topics, data, text, cause_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		n.ID, city, kind, topics, raw, n.Text, causeID)
+	if err := outbox.Queue(tx.Conn(), b, outbox.Entry{Subject: contract.NotifySubject(city, kind), Event: ev}); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("notifier: log notification: %w", err)
 	}
-	return outbox.Add(ctx, tx, contract.NotifySubject(city, kind), ev)
+	return nil
 }

@@ -30,14 +30,6 @@ var (
 	typeStallCheckedOut = eventKind{contract.TypeStallCheckedOut, "stall", "checked_out"}
 )
 
-func addEvent(ctx context.Context, tx pgx.Tx, city string, k eventKind, subject string, data any) error {
-	e, err := newEntry(ctx, city, k, subject, data)
-	if err != nil {
-		return err
-	}
-	return outbox.AddAll(ctx, tx, e)
-}
-
 // newEntry makes an outbox entry of kind k about subject.
 func newEntry(ctx context.Context, city string, k eventKind, subject string, data any) (outbox.Entry, error) {
 	ev, err := bus.NewEvent(contract.SourceListings, k.typ, subject, data)

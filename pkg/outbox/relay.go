@@ -257,9 +257,12 @@ func (r *Relay) publishPending(ctx context.Context, from int64) (published int, 
 	// between: a relay that marks rows holds it), once, before it reads
 	// anything: without the lock it reads nothing (a lock tried for each
 	// row instead read every unpublished row of a busy outbox in each of
-	// the other replicas' rounds). It checks each row it marks as it is
-	// then, not as its snapshot, taken before the lock, has it: a row the
-	// relay before marked is skipped.
+	// the other replicas' rounds). It reads the seqs first, into an array,
+	// and then marks them one by one by the primary key: as a join, a plan
+	// made on a small table walked the whole unpublished index in every
+	// round. It checks each row it marks as it is then, not as its
+	// snapshot, taken before the lock, has it: a row the relay before
+	// marked is skipped.
 	//
 	// The commit need not wait for its WAL flush (synchronous_commit off
 	// for this transaction only): if the server crashes before the flush,
@@ -283,14 +286,15 @@ func (r *Relay) publishPending(ctx context.Context, from int64) (published int, 
 	b.Queue(`SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || '.outbox.relay', 0))
 		FROM set_config('synchronous_commit', 'off', true) s, set_config('enable_seqscan', 'off', true) q,
 		     set_config('enable_bitmapscan', 'off', true) b`)
-	b.Queue(`UPDATE outbox o SET published_at = clock_timestamp()
-		FROM (SELECT seq FROM outbox
-		      WHERE published_at IS NULL AND seq >= $2
-		        AND (SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || '.outbox.relay', 0)))
-		      ORDER BY seq LIMIT $1) todo
-		WHERE o.seq = todo.seq AND o.seq >= $2 AND o.published_at IS NULL
-		RETURNING o.seq, o.event_id::text, o.subject, o.source, o.type, o.ce_subject, o.event_time, o.content_type,
-		          o.traceparent, o.data, o.created_at`, r.BatchSize, from)
+	b.Queue(`UPDATE outbox SET published_at = clock_timestamp()
+		WHERE seq = ANY (ARRAY(
+		        SELECT seq FROM outbox
+		        WHERE published_at IS NULL AND seq >= $2
+		          AND (SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || '.outbox.relay', 0)))
+		        ORDER BY seq LIMIT $1))
+		  AND published_at IS NULL
+		RETURNING seq, event_id::text, subject, source, type, ce_subject, event_time, content_type, traceparent, data, created_at`,
+		r.BatchSize, from)
 	br := conn.SendBatch(ctx, b)
 	var locked bool
 	var batch []row

@@ -76,6 +76,42 @@ func openPool(tb testing.TB, url string, wake *outbox.Wake) *pgxpool.Pool {
 	return pool
 }
 
+// statsPool turns autovacuum off for the outbox (it would analyze and clean
+// it during the test) and opens a pool of one connection for a relay, with
+// stat, which reports that connection's pending statistics and then runs
+// query (its $1 the schema) for one number.
+func (e *env) statsPool(t *testing.T) (*pgxpool.Pool, func(query string) int64) {
+	t.Helper()
+	ctx := testContext(t)
+	if _, err := e.pool.Exec(ctx, `ALTER TABLE outbox SET (autovacuum_enabled = false)`); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := postgres.Open(ctx, e.url, postgres.Options{Schema: schema, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, func(query string) int64 {
+		t.Helper()
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Forced, the connection reports its counts as it goes idle after
+		// this statement.
+		_, err = c.Exec(ctx, `SELECT pg_stat_force_next_flush()`)
+		c.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if err := e.pool.QueryRow(ctx, `SELECT pg_stat_clear_snapshot() IS NULL, (`+query+`)`, schema).Scan(new(bool), &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
 // relay returns a relay over the real JetStream publisher; wrap, if given,
 // wraps that publisher.
 func (e *env) relay(wrap func(outbox.Publisher) outbox.Publisher) *outbox.Relay {

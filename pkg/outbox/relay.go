@@ -97,8 +97,8 @@ func (r *Relay) from(now time.Time) int64 {
 	return 0
 }
 
-// published records a round that published rows up to seq.
-func (r *Relay) published(now time.Time, seq int64) {
+// remember records a round that published rows up to seq.
+func (r *Relay) remember(now time.Time, seq int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.trim(now)
@@ -339,7 +339,7 @@ func (r *Relay) publishPending(ctx context.Context, from int64) (published int, 
 		return 0, false, err
 	}
 	published = len(batch)
-	r.published(time.Now(), batch[len(batch)-1].Seq)
+	r.remember(time.Now(), batch[len(batch)-1].Seq)
 	if r.Metrics != nil {
 		for _, b := range batch {
 			r.Metrics.lag.WithLabelValues(r.schema()).Observe(acked.Sub(b.CreatedAt).Seconds())

@@ -15,6 +15,7 @@ import (
 	"github.com/localeurope/piazza/pkg/bus"
 	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/pkg/zones"
 	"github.com/localeurope/piazza/services/contract"
 )
 
@@ -135,7 +136,7 @@ func (s *Store) location(ctx context.Context, tx pgx.Tx, city string) (*time.Loc
 	if err != nil {
 		return nil, fmt.Errorf("calendar: city %s: %w", city, err)
 	}
-	return time.LoadLocation(tz)
+	return zones.Load(tz)
 }
 
 // resolvePlace fills the place name from the city's places.
@@ -260,7 +261,7 @@ func (s *Store) lock(ctx context.Context, tx pgx.Tx, id string) (*Event, *time.L
 	if err := loadOverrides(ctx, tx, []*Event{e}); err != nil {
 		return nil, nil, err
 	}
-	loc, err := time.LoadLocation(e.Timezone)
+	loc, err := zones.Load(e.Timezone)
 	if err != nil {
 		return nil, nil, fmt.Errorf("calendar: event %s: %w", id, err)
 	}
@@ -509,7 +510,7 @@ func ptr[T any](v T) *T { return &v }
 
 // emit adds the calendar event for e to the outbox in tx.
 func emit(ctx context.Context, tx pgx.Tx, typ string, e *Event, extra func(*contract.CalendarEventV1)) error {
-	loc, err := time.LoadLocation(e.Timezone)
+	loc, err := zones.Load(e.Timezone)
 	if err != nil {
 		return err
 	}

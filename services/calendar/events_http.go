@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/pkg/zones"
 )
 
 // EventView is an event series as the API shows it.
@@ -66,7 +67,7 @@ type OverrideView struct {
 }
 
 func view(r *http.Request, e *Event, manager bool) EventView {
-	loc, err := time.LoadLocation(e.Timezone)
+	loc, err := zones.Load(e.Timezone)
 	if err != nil {
 		loc = time.UTC
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/pkg/zones"
 )
 
 // Feed windows: what a subscription holds.
@@ -86,7 +87,7 @@ func handleEventICS(store *Store, log *slog.Logger, now func() time.Time) http.H
 			web.WriteError(w, r, log, err)
 			return
 		}
-		loc, err := time.LoadLocation(e.Timezone)
+		loc, err := zones.Load(e.Timezone)
 		if err != nil {
 			web.WriteError(w, r, log, err)
 			return

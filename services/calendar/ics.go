@@ -7,6 +7,7 @@ import (
 	"time"
 
 	ics "github.com/arran4/golang-ical"
+	"github.com/localeurope/piazza/pkg/zones"
 )
 
 // Feed is what one iCalendar or Atom feed holds.
@@ -44,7 +45,7 @@ func (f Feed) ICS(now time.Time) string {
 	}
 	var events []*ics.VEvent
 	for _, e := range f.Events {
-		loc, err := time.LoadLocation(e.Timezone)
+		loc, err := zones.Load(e.Timezone)
 		if err != nil {
 			continue
 		}

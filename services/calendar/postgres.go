@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/pkg/zones"
 )
 
 // Store is the calendar schema.
@@ -33,7 +34,7 @@ func (s *Store) Timezone(ctx context.Context, city string) (*time.Location, erro
 	if err != nil {
 		return nil, fmt.Errorf("calendar: city %s: %w", city, err)
 	}
-	return time.LoadLocation(tz)
+	return zones.Load(tz)
 }
 
 // Filter narrows a calendar query or a feed.
@@ -146,7 +147,7 @@ func (s *Store) Calendar(ctx context.Context, city string, loc *time.Location, f
 		return nil, err
 	}
 	for _, e := range events {
-		loc, err := time.LoadLocation(e.Timezone)
+		loc, err := zones.Load(e.Timezone)
 		if err != nil {
 			return nil, fmt.Errorf("calendar: event %s: %w", e.ID, err)
 		}

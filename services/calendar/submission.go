@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/pkg/zones"
 )
 
 // States of a submission, as its submitter sees them.
@@ -80,7 +81,7 @@ func (s *Store) Submission(ctx context.Context, id, token string) (*Event, error
 }
 
 func submissionStatus(r *http.Request, e *Event) SubmissionStatus {
-	loc, err := time.LoadLocation(e.Timezone)
+	loc, err := zones.Load(e.Timezone)
 	if err != nil {
 		loc = time.UTC
 	}

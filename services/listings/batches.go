@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/pkg/zones"
 )
 
 // Application batches: a vendor applies for many dates of one market, or its
@@ -111,7 +112,7 @@ func (s *Store) ApplyBatch(ctx context.Context, who auth.Principal, marketID str
 		if _, err := applicant(ctx, tx, nb.VendorID, m.City, &who); err != nil {
 			return err
 		}
-		loc, err := time.LoadLocation(m.Timezone)
+		loc, err := zones.Load(m.Timezone)
 		if err != nil {
 			return err
 		}
@@ -280,7 +281,7 @@ func loadBatch(ctx context.Context, q querier, id string, now time.Time) (Batch,
 	if err != nil || len(ms) == 0 {
 		return Batch{}, fmt.Errorf("listings: batch %s: market: %v", id, err)
 	}
-	loc, err := time.LoadLocation(ms[0].Timezone)
+	loc, err := zones.Load(ms[0].Timezone)
 	if err != nil {
 		return Batch{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/outbox"
 	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/pkg/zones"
 )
 
 // The market day, live: a stall (an accepted application) checks in once the
@@ -154,7 +155,7 @@ func (p *NewStatusPost) Validate() error {
 func (s *Store) PostStatus(ctx context.Context, who auth.Principal, id, text string, now time.Time) (Stall, error) {
 	a, err := s.changeStall(ctx, who, id, mayRunStall, func(q querier, d dayInfo, a Application) (Application, []outbox.Entry, error) {
 		today := d.Status == "open"
-		if loc, err := time.LoadLocation(d.Timezone); err == nil && d.Status == "scheduled" {
+		if loc, err := zones.Load(d.Timezone); err == nil && d.Status == "scheduled" {
 			today = Today(now, loc) == d.Date
 		}
 		if a.Status != statusAccepted {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/localeurope/piazza/pkg/zones"
 )
 
 // City is a city of the network.
@@ -16,7 +17,7 @@ type City struct {
 }
 
 // Location loads the city's timezone.
-func (c City) Location() (*time.Location, error) { return time.LoadLocation(c.Timezone) }
+func (c City) Location() (*time.Location, error) { return zones.Load(c.Timezone) }
 
 // Place is a square with a pitch plan.
 type Place struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/localeurope/piazza/pkg/auth"
 	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/pkg/zones"
 	"github.com/localeurope/piazza/services/contract"
 )
 
@@ -148,7 +149,7 @@ func (s *Store) OpenDay(ctx context.Context, id string, now time.Time) (MarketDa
 		if err != nil {
 			return err
 		}
-		loc, err := time.LoadLocation(d.Timezone)
+		loc, err := zones.Load(d.Timezone)
 		if err != nil {
 			return err
 		}
@@ -247,7 +248,7 @@ func (s *Store) ChangeHours(ctx context.Context, id string, u HoursUpdate) (Mark
 		if err != nil {
 			return err
 		}
-		loc, err := time.LoadLocation(d.Timezone)
+		loc, err := zones.Load(d.Timezone)
 		if err != nil {
 			return err
 		}

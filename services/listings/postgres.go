@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/localeurope/piazza/pkg/web"
+	"github.com/localeurope/piazza/pkg/zones"
 )
 
 // Store is the listings schema. Exported methods run one transaction each;
@@ -122,7 +123,7 @@ func scanMarketDay(row pgx.CollectableRow) (MarketDay, error) {
 		&d.Market.ID, &d.Market.Name, &d.Place.ID, &d.Place.Name, &d.Place.Lat, &d.Place.Lon, &pw, &ph,
 		&d.Market.Categories, &d.Timezone, &d.HoursChanged, &d.CancelReason, &d.OpenedAt, &d.ClosedAt, &d.CancelledAt)
 	d.PlanW, d.PlanH = float64(pw), float64(ph)
-	if loc, lerr := time.LoadLocation(d.Timezone); lerr == nil {
+	if loc, lerr := zones.Load(d.Timezone); lerr == nil {
 		d.Opens, d.Closes = d.StartsAt.In(loc).Format("15:04"), d.EndsAt.In(loc).Format("15:04")
 	}
 	return d, err

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/localeurope/piazza/pkg/zones"
 	"github.com/localeurope/piazza/services/contract"
 )
 
@@ -101,7 +102,7 @@ func (s *Store) GenerateMarketDays(ctx context.Context, now time.Time, horizon t
 }
 
 func (s *Store) generateForMarket(ctx context.Context, tx pgx.Tx, m marketSchedule, now time.Time, horizon time.Duration) (int, error) {
-	loc, err := time.LoadLocation(m.Timezone)
+	loc, err := zones.Load(m.Timezone)
 	if err != nil {
 		return 0, err
 	}
@@ -170,7 +171,7 @@ const scheduleChangedReason = "the market's schedule changed"
 // hours were not changed by hand takes the schedule's hours. Open, closed and
 // cancelled days are never touched.
 func (s *Store) reconcileDays(ctx context.Context, tx pgx.Tx, m marketSchedule, now time.Time) error {
-	loc, err := time.LoadLocation(m.Timezone)
+	loc, err := zones.Load(m.Timezone)
 	if err != nil {
 		return err
 	}

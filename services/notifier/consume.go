@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/localeurope/piazza/pkg/bus"
 	"github.com/localeurope/piazza/pkg/outbox"
+	"github.com/localeurope/piazza/pkg/zones"
 	"github.com/localeurope/piazza/services/contract"
 )
 
@@ -142,7 +143,7 @@ func notifyCalendarEvent(ctx context.Context, tx pgx.Tx, ev bus.Event, _ bus.Del
 	if e.PlaceID != "" {
 		topics = append(topics, contract.Topic("place", e.PlaceID))
 	}
-	loc, err := time.LoadLocation(e.Timezone)
+	loc, err := zones.Load(e.Timezone)
 	if err != nil {
 		loc = time.UTC
 	}
@@ -180,7 +181,7 @@ func stallTopics(city, place, market, vendor string) []string {
 
 // localHours renders a day's hours in its city's timezone, e.g. 08:00–13:00.
 func localHours(d contract.MarketDayV1) string {
-	loc, err := time.LoadLocation(d.Timezone)
+	loc, err := zones.Load(d.Timezone)
 	if err != nil {
 		loc = time.UTC
 	}

@@ -112,13 +112,20 @@ func (s *floorServer) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	burst, _ := strconv.Atoi(q.Get("burst"))
 	size, _ := strconv.Atoi(q.Get("size"))
 	interval, _ := time.ParseDuration(q.Get("interval"))
-	if rounds < 1 || rounds > 1_000_000 || burst < 1 || burst > 1000 || size < 64 || size > 64<<10 {
-		http.Error(w, "rounds, burst and size out of range", http.StatusBadRequest)
+	to, _ := strconv.Atoi(q.Get("to"))
+	if rounds < 1 || rounds > 1_000_000 || burst < 1 || burst > 1000 || size < 64 || size > 64<<10 || to < 0 {
+		http.Error(w, "rounds, burst, size and to out of range", http.StatusBadRequest)
 		return
 	}
 	s.mu.Lock()
 	conns := append([]*floorConn(nil), s.conns...)
 	s.mu.Unlock()
+	// Each frame goes to every connection, or with to to the next to of
+	// them, round the list: the sparse fan-out of a stall's followers.
+	if to == 0 || to > len(conns) {
+		to = len(conns)
+	}
+	next := 0
 	var delivered int64
 	t := time.NewTicker(max(interval, time.Microsecond))
 	defer t.Stop()
@@ -133,7 +140,9 @@ func (s *floorServer) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
-			for _, c := range conns {
+			for range to {
+				c := conns[next]
+				next = (next + 1) % len(conns)
 				c.mu.Lock()
 				if c.conn.WritePreparedMessage(pm) == nil {
 					delivered++
@@ -155,70 +164,153 @@ func (s *floorServer) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"deliveries": delivered, "last": seq})
 }
 
-// measureFloor starts a floor server and o.n connections to it, broadcasts
-// as the fanout scenario publishes, and returns the floor's CPU per delivery.
-func measureFloor(ctx context.Context, o *options, c *cluster, out io.Writer) (deliveryCost, error) {
+// floorSpec is what the floor broadcasts: rate frames a second in bursts,
+// from servers processes (the connections split between them as between
+// notifier replicas), each frame to every connection of its server, or to
+// the next to of them (a sparse fan-out).
+type floorSpec struct {
+	servers, rate, burst, to int
+}
+
+// measureFloor starts the floor servers and o.n connections to them,
+// broadcasts as fs says for o.duration, and returns the floor's CPU per
+// delivery (and the clients').
+func measureFloor(ctx context.Context, o *options, c *cluster, out io.Writer, fs floorSpec) (deliveryCost, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return deliveryCost{}, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return deliveryCost{}, err
-	}
-	// The floor runs with the notifiers' runtime settings: the ratio compares
-	// their websocket work, not their garbage collectors.
-	p, err := c.startProc(ctx, "floor", self, []string{"floor-server", "-addr=127.0.0.1:" + strconv.Itoa(port)}, notifierEnv(os.Getenv), port, "/readyz")
-	if err != nil {
-		return deliveryCost{}, err
+	fs.servers = max(fs.servers, 1)
+	var servers []watched
+	var bases, urls []string
+	for i := range fs.servers {
+		port, err := freePort()
+		if err != nil {
+			return deliveryCost{}, err
+		}
+		// The floor runs with the notifiers' runtime settings: the ratio
+		// compares their websocket work, not their garbage collectors.
+		name := "floor"
+		if fs.servers > 1 {
+			name = fmt.Sprintf("floor-%d", i+1)
+		}
+		p, err := c.startProc(ctx, name, self, []string{"floor-server", "-addr=127.0.0.1:" + strconv.Itoa(port)}, notifierEnv(os.Getenv), port, "/readyz")
+		if err != nil {
+			return deliveryCost{}, err
+		}
+		servers = append(servers, watched{name: name, pid: p.cmd.Process.Pid})
+		bases = append(bases, p.base)
+		urls = append(urls, "ws://127.0.0.1:"+strconv.Itoa(port)+"/ws")
 	}
 	f, err := startFleet(ctx, o.n, o.perProc, c.stderr)
 	if err != nil {
 		return deliveryCost{}, err
 	}
 	defer f.stop()
-	st, _, err := f.open(openRequest{URLs: []string{"ws://127.0.0.1:" + strconv.Itoa(port) + "/ws"}, Sources: o.sourceAddrs,
-		Topics: []string{"city:bench"}, Parallel: o.parallel, Contiguous: true})
+	st, _, err := f.open(openRequest{URLs: urls, Sources: o.sourceAddrs,
+		Topics: []string{"city:bench"}, Parallel: o.parallel, Contiguous: fs.to == 0})
 	if err != nil {
 		return deliveryCost{}, err
 	}
-	server := []watched{{name: "floor", pid: p.cmd.Process.Pid}}
-	all := append(append(server, workerWatched(f)...), harnessSelf())
+	all := append(append(append([]watched(nil), servers...), workerWatched(f)...), harnessSelf())
 	time.Sleep(time.Second)
 	before := takeSnapshot(ctx, all)
-	rounds := max(int(o.duration.Seconds()*float64(o.rate))/o.burst, 1)
-	interval := time.Duration(float64(time.Second) * float64(o.burst) / float64(o.rate))
-	u := fmt.Sprintf("%s/broadcast?rounds=%d&burst=%d&size=%d&interval=%s", p.base, rounds, o.burst, o.size, interval)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-	if err != nil {
-		return deliveryCost{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return deliveryCost{}, fmt.Errorf("floor broadcast: %w", err)
-	}
-	var res struct {
+	rounds := max(int(o.duration.Seconds()*float64(fs.rate))/fs.burst, 1)
+	interval := time.Duration(float64(time.Second) * float64(fs.burst) / float64(fs.rate))
+	type result struct {
 		Deliveries int64  `json:"deliveries"`
 		Last       uint64 `json:"last"`
 	}
-	err = json.NewDecoder(resp.Body).Decode(&res)
-	resp.Body.Close()
-	if err != nil {
-		return deliveryCost{}, fmt.Errorf("floor broadcast: %w", err)
+	results := make([]result, len(bases))
+	errs := make([]error, len(bases))
+	var wg sync.WaitGroup
+	for i, base := range bases {
+		to := share(fs.to, i, len(bases))
+		wg.Go(func() {
+			u := fmt.Sprintf("%s/broadcast?rounds=%d&burst=%d&size=%d&interval=%s&to=%d", base, rounds, fs.burst, o.size, interval, to)
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs[i] = fmt.Errorf("floor broadcast: %w", err)
+				return
+			}
+			defer resp.Body.Close()
+			if err := json.NewDecoder(resp.Body).Decode(&results[i]); err != nil {
+				errs[i] = fmt.Errorf("floor broadcast: %w", err)
+			}
+		})
 	}
-	st2, _, err := f.all(command{Cmd: "wait", Seq: res.Last, Timeout: time.Minute})
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return deliveryCost{}, err
+	}
+	var written int64
+	for _, r := range results {
+		written += r.Deliveries
+	}
+	var st2 workerStats
+	if fs.to == 0 {
+		// Every server wrote the same number of frames, so every client
+		// ends at the same seq.
+		st2, _, err = f.all(command{Cmd: "wait", Seq: results[0].Last, Timeout: time.Minute})
+	} else {
+		// A sparse broadcast leaves most clients short of the last seq:
+		// wait until the clients have counted every frame written.
+		st2, err = waitReceived(ctx, f, st.Received+written, time.Minute)
+	}
 	if err != nil {
 		return deliveryCost{}, err
 	}
 	after := takeSnapshot(ctx, all)
-	printProcTable(out, fmt.Sprintf("bare floor: %d frames (bursts of %d) to %d connections", rounds*o.burst, o.burst, st.Open), all, before, after)
+	each := "every one of"
+	if fs.to > 0 {
+		each = fmt.Sprintf("%d in all of", fs.to)
+	}
+	printProcTable(out, fmt.Sprintf("bare floor: %d frames/s (bursts of %d) for %s from %d servers, each frame to %s %d connections",
+		fs.rate, fs.burst, o.duration, fs.servers, each, st.Open), all, before, after)
 	printStats(out, "after the floor", st2)
-	d := deliveryCost{Deliveries: st2.Received - st.Received, ServerCPU: cpu(server, before, after), Elapsed: after.at.Sub(before.at)}
+	d := deliveryCost{Deliveries: st2.Received - st.Received, ServerCPU: cpu(servers, before, after), Elapsed: after.at.Sub(before.at)}
 	if d.Deliveries > 0 {
 		d.PerDeliv = time.Duration(d.ServerCPU * 1e9 / float64(d.Deliveries))
+		d.ClientPerDeliv = time.Duration(cpu(workerWatched(f), before, after) * 1e9 / float64(d.Deliveries))
 	}
-	if d.Deliveries != res.Deliveries {
-		fmt.Fprintf(out, "note: the floor wrote %d frames, the clients counted %d\n", res.Deliveries, d.Deliveries)
+	if d.Deliveries != written {
+		fmt.Fprintf(out, "note: the floor wrote %d frames, the clients counted %d\n", written, d.Deliveries)
 	}
 	return d, nil
+}
+
+// waitReceived polls the fleet until its clients have received want
+// notifications in all, or timeout passes.
+func waitReceived(ctx context.Context, f *fleet, want int64, timeout time.Duration) (workerStats, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, _, err := f.all(command{Cmd: "stats"})
+		if err != nil || st.Received >= want {
+			return st, err
+		}
+		if time.Now().After(deadline) {
+			return st, fmt.Errorf("the clients received %d of %d frames in %s", st.Received, want, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// share is server i's part of total frames' recipients split between n
+// servers as a stall's followers are between notifier replicas (at least
+// one each, so that a server never falls back to writing to all); 0 stays
+// 0 (every connection).
+func share(total, i, n int) int {
+	if total == 0 {
+		return 0
+	}
+	return max(total*(i+1)/n-total*i/n, 1)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -118,7 +119,51 @@ func runLatency(ctx context.Context, o *options, stdout, stderr io.Writer) error
 		want, len(sent), h.N, want-h.N, unmatched)
 	fmt.Fprintf(stdout, "RESULT latency (stall status post: HTTP 201 -> websocket receipt of stall.status_posted, %d deliveries to %d connections, %d stalls × %d followers, %.0f posts/s accepted of %d/s offered, %d missing): p50 %s p99 %s max %s (goal p50 <= 10ms, p99 <= 50ms at 50k connections, 1,000/s × 50)\n",
 		h.N, st.Open, nv, o.subscribers, float64(len(sent))/secs, o.writeRate, want-h.N, h.quantile(0.5), h.quantile(0.99), h.Max)
+	if !o.floor || h.N == 0 {
+		return nil
+	}
+	run := pipelineCost{posts: len(sent), deliveries: h.N, machine: after.host.busy - before.host.busy,
+		notifiers: cpu(notifiersOf(p.servers), before, after), clients: cpu(workerWatched(f), before, after)}
+	f.stop()
+	p.fleet = nil
+	rate := max(int(math.Round(float64(len(sent))/secs)), 1)
+	fl, err := measureFloor(ctx, o, p.c, stdout, floorSpec{servers: o.replicas, rate: rate, burst: 1, to: o.subscribers})
+	if err != nil {
+		return err
+	}
+	run.report(stdout, fl, o)
 	return nil
+}
+
+// notifiersOf picks the notifier replicas from a session's servers.
+func notifiersOf(ws []watched) []watched {
+	var ns []watched
+	for _, w := range ws {
+		if strings.HasPrefix(w.name, "notifier-") {
+			ns = append(ns, w)
+		}
+	}
+	return ns
+}
+
+// pipelineCost is what a latency run's deliveries cost, to set against the
+// floor's for the same pattern.
+type pipelineCost struct {
+	posts      int
+	deliveries int64
+	machine    float64 // CPU seconds of the whole machine
+	notifiers  float64 // CPU seconds of the notifier replicas
+	clients    float64 // CPU seconds of the load workers (receiving)
+}
+
+func (r pipelineCost) report(w io.Writer, fl deliveryCost, o *options) {
+	us := func(sec float64, n int64) float64 { return sec * 1e6 / float64(max(n, 1)) }
+	floorUS := float64(fl.PerDeliv.Nanoseconds()) / 1000
+	clientUS := float64(fl.ClientPerDeliv.Nanoseconds()) / 1000
+	fmt.Fprintf(w, "RESULT floor for this pattern: %s\n", fl)
+	fmt.Fprintf(w, "RESULT pipeline per delivery: notifiers %.1f µs (%.1f × the floor's), load workers %.1f µs (%.1f × the floor's clients'); machine %.2f ms per accepted post\n",
+		us(r.notifiers, r.deliveries), us(r.notifiers, r.deliveries)/max(floorUS, 1e-9),
+		us(r.clients, r.deliveries), us(r.clients, r.deliveries)/max(clientUS, 1e-9), r.machine*1e3/float64(max(r.posts, 1)))
 }
 
 // waitRecorded polls the workers until they have recorded want status post

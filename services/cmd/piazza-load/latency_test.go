@@ -289,3 +289,22 @@ func TestSentTimes(t *testing.T) {
 		}
 	})
 }
+
+func TestPipelineCostAgainstTheFloor(t *testing.T) {
+	servers := []watched{{name: "notifier-1", pid: 1}, {name: "notifier-2", pid: 2}, {name: "api", pid: 3}}
+	if ns := notifiersOf(servers); len(ns) != 2 || ns[0].pid != 1 || ns[1].pid != 2 {
+		t.Fatalf("notifiersOf: %+v", ns)
+	}
+	run := pipelineCost{posts: 100, deliveries: 5000, machine: 1.0, notifiers: 0.25, clients: 0.1}
+	fl := deliveryCost{Deliveries: 5000, ServerCPU: 0.125, PerDeliv: 25 * time.Microsecond, ClientPerDeliv: 20 * time.Microsecond, Elapsed: time.Second}
+	var out strings.Builder
+	run.report(&out, fl, &options{subscribers: 50})
+	for _, want := range []string{
+		"RESULT floor for this pattern: 5000 deliveries, server CPU 0.12 s, 25.00 µs per delivery, 40000 deliveries/s per core-second (5000 deliveries/s achieved); clients 20.00 µs per delivery",
+		"RESULT pipeline per delivery: notifiers 50.0 µs (2.0 × the floor's), load workers 20.0 µs (1.0 × the floor's clients'); machine 10.00 ms per accepted post",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -30,7 +30,7 @@ const usage = `Usage: piazza-load <scenario> [flags]
 Scenarios (each starts what it needs and tears it down):
   conns    N idle connections over -replicas notifier processes: memory per connection, idle CPU
   fanout   one notification to N subscribers, repeated: server CPU per delivery vs the bare floor
-  floor    the bare broadcast floor alone (a minimal gorilla websocket server)
+  floor    the bare broadcast floor alone (minimal gorilla websocket servers); -to N: each frame to N connections
   storm    N clients drop, miss notifications, reconnect at once with their last seq: time, gaps
   latency  HTTP stall status post accepted -> websocket delivery, p50/p99
   writes   HTTP stall registrations at max rate vs pgbench with the same two inserts; relay lag

@@ -24,6 +24,8 @@ type options struct {
 	burst       int
 	missed      int
 	subscribers int
+	to          int
+	floor       bool
 	clients     int
 	writeRate   int
 	pgbench     string
@@ -56,6 +58,8 @@ func parseOptions(name string, args []string, getenv func(string) string, stderr
 	fs.IntVar(&o.rate, "rate", 20, "fanout: notifications per second")
 	fs.IntVar(&o.burst, "burst", 1, "fanout: notifications published together")
 	fs.IntVar(&o.missed, "missed", 100, "storm: notifications published while the clients are away (<= 240 resumes, more resets)")
+	fs.IntVar(&o.to, "to", 0, "floor: write each frame to this many connections in all (split between the -replicas servers, each in turn), not to every one (0): a sparse fan-out like latency's")
+	fs.BoolVar(&o.floor, "floor", false, "latency: then measure the bare floor with the same connections, servers, accepted rate and followers per post")
 	fs.IntVar(&o.subscribers, "subscribers", 50, "latency: connections following each stall (n/subscribers stalls)")
 	fs.IntVar(&o.clients, "clients", 8, "latency: concurrent posting HTTP clients; writes: concurrent HTTP clients (and pgbench clients)")
 	fs.IntVar(&o.writeRate, "write-rate", 100, "latency: stall status posts per second offered")
@@ -84,6 +88,9 @@ func parseOptions(name string, args []string, getenv func(string) string, stderr
 	}
 	if o.size < 128 || o.size > 64<<10 {
 		errs = append(errs, fmt.Errorf("-size %d: must be 128 to 65536", o.size))
+	}
+	if o.to < 0 || o.to > o.n {
+		errs = append(errs, fmt.Errorf("-to %d: must be 0 (all) to -n", o.to))
 	}
 	if o.clients < 1 || o.clients > 256 || o.subscribers < 1 || o.writeRate < 1 || o.writeRate > 10_000 {
 		errs = append(errs, errors.New("-clients must be 1 to 256, -subscribers at least 1, -write-rate 1 to 10000"))

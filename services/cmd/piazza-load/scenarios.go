@@ -50,7 +50,7 @@ func runFloor(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer c.close()
-	d, err := measureFloor(ctx, o, c, stdout)
+	d, err := measureFloor(ctx, o, c, stdout, floorSpec{servers: o.replicas, rate: o.rate, burst: o.burst, to: o.to})
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func fanoutVsFloor(ctx context.Context, s *session, stdout io.Writer) error {
 	}
 	s.fleet.stop()
 	s.fleet = nil
-	fl, err := measureFloor(ctx, s.o, s.c, stdout)
+	fl, err := measureFloor(ctx, s.o, s.c, stdout, floorSpec{servers: 1, rate: s.o.rate, burst: s.o.burst})
 	if err != nil {
 		return err
 	}

@@ -126,12 +126,22 @@ type deliveryCost struct {
 	ServerCPU  float64 // seconds
 	PerDeliv   time.Duration
 	Elapsed    time.Duration
-	Dropped    int64 // clients the server closed for falling behind
+	// ClientPerDeliv is the load workers' CPU per delivery (the floor
+	// only): what receiving costs on the same machine.
+	ClientPerDeliv time.Duration
+	Dropped        int64 // clients the server closed for falling behind
 }
 
 func (d deliveryCost) String() string {
-	return fmt.Sprintf("%d deliveries, server CPU %.2f s, %.2f µs per delivery, %.0f deliveries/s per core-second",
+	str := fmt.Sprintf("%d deliveries, server CPU %.2f s, %.2f µs per delivery, %.0f deliveries/s per core-second",
 		d.Deliveries, d.ServerCPU, float64(d.PerDeliv.Nanoseconds())/1000, float64(d.Deliveries)/max(d.ServerCPU, 1e-9))
+	if d.Elapsed > 0 {
+		str += fmt.Sprintf(" (%.0f deliveries/s achieved)", float64(d.Deliveries)/d.Elapsed.Seconds())
+	}
+	if d.ClientPerDeliv > 0 {
+		str += fmt.Sprintf("; clients %.2f µs per delivery", float64(d.ClientPerDeliv.Nanoseconds())/1000)
+	}
+	return str
 }
 
 // measureFanout publishes o.rate notifications a second (in bursts of

@@ -66,6 +66,31 @@ func TestWorkerAgainstFloorServer(t *testing.T) {
 	if r.Err != "" || r.Stats.Open != n || r.Stats.Subscribed != 2*n || r.Stats.Gaps != 0 {
 		t.Fatalf("resume: %+v", r)
 	}
+	t.Run("a sparse broadcast writes each frame to the next few connections", func(t *testing.T) {
+		before := call(command{Cmd: "stats"}).Stats
+		// 9 frames to 7 of the 20 connections each: 63 deliveries, the
+		// window going round the list (connections 0-6, 7-13, 14-19 and 0, …).
+		if got := broadcastTo(t, base, 9, 7); got != 63 {
+			t.Fatalf("the floor wrote %d frames, want 63", got)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		var st workerStats
+		for time.Now().Before(deadline) {
+			if st = call(command{Cmd: "stats"}).Stats; st.Received-before.Received >= 63 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond) // nothing more arrives
+		if st = call(command{Cmd: "stats"}).Stats; st.Received-before.Received != 63 || st.MaxSeq != 19 {
+			t.Fatalf("after a sparse broadcast: received %d (want 63), last seq %d (want 19)", st.Received-before.Received, st.MaxSeq)
+		}
+		if st.MinSeq != 17 {
+			// The windows were 0-6, 7-13, 14-0, 1-7, 8-14, 15-1, 2-8, 9-15
+			// and 16-2 (seqs 11 to 19): connections 3 to 8 last had seq 17.
+			t.Fatalf("after a sparse broadcast: the least last seq is %d, want 17", st.MinSeq)
+		}
+	})
 	t.Run("a skipped seq is counted as a gap", func(t *testing.T) {
 		c := &wsClient{w: &worker{contiguous: true}}
 		c.lastSeq.Store(10)
@@ -96,6 +121,24 @@ func waitReady(t *testing.T, url string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s not ready", url)
+}
+
+// broadcastTo writes rounds frames, each to the next to connections, and
+// returns how many were written.
+func broadcastTo(t *testing.T, base string, rounds, to int) int64 {
+	t.Helper()
+	resp, err := http.Post(fmt.Sprintf("%s/broadcast?rounds=%d&burst=1&size=200&interval=1ms&to=%d", base, rounds, to), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Deliveries int64 `json:"deliveries"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&res) != nil {
+		t.Fatalf("broadcast: %s", resp.Status)
+	}
+	return res.Deliveries
 }
 
 func broadcast(t *testing.T, base string, rounds, burst int) {
@@ -131,4 +174,22 @@ func TestNotifierEnv(t *testing.T) {
 			t.Error("notifierEnv overrode the harness's GOGC or GODEBUG")
 		}
 	})
+}
+
+func TestShare(t *testing.T) {
+	for _, c := range []struct {
+		total, n int
+		want     []int
+	}{
+		{50, 3, []int{16, 17, 17}},
+		{50, 1, []int{50}},
+		{2, 3, []int{1, 1, 1}},
+		{0, 3, []int{0, 0, 0}},
+	} {
+		for i, w := range c.want {
+			if got := share(c.total, i, c.n); got != w {
+				t.Errorf("share(%d, %d, %d) = %d, want %d", c.total, i, c.n, got, w)
+			}
+		}
+	}
 }

@@ -20,6 +20,9 @@ type apiClient struct {
 	base  string
 	http  *http.Client
 	token string
+	last  []byte // the last successful response's body
+	// lastApplication is the body of the last application apply made.
+	lastApplication []byte
 }
 
 // errNoAPI says that the build under test lacks an endpoint a scenario
@@ -64,6 +67,7 @@ func (a *apiClient) do(ctx context.Context, method, path string, in, out any) er
 	case resp.StatusCode >= 300:
 		return &apiError{Status: resp.StatusCode, Body: string(bytes.TrimSpace(b))}
 	}
+	a.last = b
 	if out != nil {
 		return json.Unmarshal(b, out)
 	}
@@ -146,6 +150,9 @@ func (a *apiClient) apply(ctx context.Context, dayID, vendorID string) (applicat
 	var app application
 	err := a.do(ctx, http.MethodPost, "/api/v1/listings/market-days/"+dayID+"/applications",
 		map[string]string{"vendor_id": vendorID}, &app)
+	if err == nil {
+		a.lastApplication = a.last
+	}
 	return app, err
 }
 

@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runWorker(ctx, stdin, stdout)
 	case "floor-server":
 		return runFloorServer(ctx, rest, stderr)
+	case "http-floor-server":
+		return runHTTPFloorServer(ctx, rest, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -181,6 +181,25 @@ func runWrites(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "RESULT writes: HTTP+Postgres+outbox %.0f tx/s; pgbench (same two inserts, %d clients) %.0f tx/s; ratio %.2f (goal >= 0.60)\n",
 		tps, o.clients, pg, tps/pg)
+	var sample []byte
+	for _, a := range agents {
+		if a.api.lastApplication != nil {
+			sample = a.api.lastApplication
+			break
+		}
+	}
+	if sample == nil {
+		return nil
+	}
+	hf, err := measureHTTPFloor(ctx, o, p.c, sample, stdout)
+	if err != nil {
+		fmt.Fprintf(stdout, "HTTP floor failed: %v\n", err)
+		return err
+	}
+	top := ceiling(hf.perSecond(), pg)
+	fmt.Fprintf(stdout, "RESULT HTTP floor: %.0f registrations/s with JSON in and out and no database (%.1f µs of the machine each; server %.1f µs, clients %.1f µs); with pgbench's transaction at pgbench's cost on top, at most %.0f/s: ratio %.2f\n",
+		hf.perSecond(), hf.Machine*1e6/float64(max(hf.Requests, 1)), hf.ServerCPU*1e6/float64(max(hf.Requests, 1)),
+		hf.ClientCPU*1e6/float64(max(hf.Requests, 1)), top, top/pg)
 	return nil
 }
 
@@ -232,7 +251,9 @@ func runPgbench(ctx context.Context, o *options, c *cluster, stdout io.Writer) (
 	}
 	secs := strconv.Itoa(max(int(o.duration.Seconds()), 1))
 	cmd := exec.CommandContext(ctx, o.pgbench, "-n", "-c", strconv.Itoa(o.clients), "-j", "2", "-T", secs, "-f", script, c.dbURL)
+	before := takeSnapshot(ctx, nil)
 	out, err := cmd.CombinedOutput()
+	after := takeSnapshot(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("pgbench: %w: %s", err, out)
 	}
@@ -240,6 +261,8 @@ func runPgbench(ctx context.Context, o *options, c *cluster, stdout io.Writer) (
 	if m == nil {
 		return 0, fmt.Errorf("pgbench: no tps in its output: %s", out)
 	}
-	fmt.Fprintf(stdout, "pgbench: %s -n -c %d -j 2 -T %s -f stall.sql <fresh db>: %s tps\n", o.pgbench, o.clients, secs, m[1])
+	busy := after.host.busy - before.host.busy
+	fmt.Fprintf(stdout, "pgbench: %s -n -c %d -j 2 -T %s -f stall.sql <fresh db>: %s tps; machine %.0f%% busy\n", o.pgbench, o.clients, secs, m[1],
+		100*busy/max(after.at.Sub(before.at).Seconds(), 1e-9))
 	return strconv.ParseFloat(string(m[1]), 64)
 }

@@ -193,3 +193,14 @@ func TestShare(t *testing.T) {
 		}
 	}
 }
+
+func TestCeiling(t *testing.T) {
+	// 10,000 requests/s of HTTP alone and 5,000 transactions/s of pgbench:
+	// 100 µs + 200 µs of the machine per request, 3,333/s.
+	if got := ceiling(10_000, 5_000); got < 3333 || got > 3334 {
+		t.Errorf("ceiling(10000, 5000) = %.1f, want 3333.3", got)
+	}
+	if got := ceiling(0, 5_000); got != 0 {
+		t.Errorf("ceiling without an HTTP figure = %.1f, want 0", got)
+	}
+}

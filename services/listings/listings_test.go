@@ -80,7 +80,7 @@ func openPool(tb testing.TB, url string) *pgxpool.Pool {
 // newStore returns a store on a fresh database.
 func newStore(tb testing.TB) *Store {
 	tb.Helper()
-	return &Store{pool: openPool(tb, newDatabase(tb))}
+	return NewStore(openPool(tb, newDatabase(tb)))
 }
 
 func mustLoad(tb testing.TB, name string) *time.Location {

@@ -22,6 +22,11 @@ type Store struct {
 	statusPostInterval *time.Duration
 }
 
+// NewStore is a Store over pool, whose connections must use the listings
+// schema (postgres.Open with Schema). The service makes its own in Run; the
+// load harness makes one to register stalls without HTTP.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // Cities lists a page of cities, ordered by slug.

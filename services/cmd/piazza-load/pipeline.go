@@ -200,6 +200,13 @@ func runWrites(ctx context.Context, o *options, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "RESULT HTTP floor: %.0f registrations/s with JSON in and out and no database (%.1f µs of the machine each; server %.1f µs, clients %.1f µs); with pgbench's transaction at pgbench's cost on top, at most %.0f/s: ratio %.2f\n",
 		hf.perSecond(), hf.Machine*1e6/float64(max(hf.Requests, 1)), hf.ServerCPU*1e6/float64(max(hf.Requests, 1)),
 		hf.ClientCPU*1e6/float64(max(hf.Requests, 1)), top, top/pg)
+	sw, err := measureStoreWrites(ctx, o, p.c, p.days, stdout)
+	if err != nil {
+		fmt.Fprintf(stdout, "registrations without HTTP failed: %v\n", err)
+		return err
+	}
+	fmt.Fprintf(stdout, "RESULT registrations without HTTP (listings.Store.Apply, the API's own code, %d goroutines on the same database): %.0f/s (%.1f µs of the machine each): ratio %.2f to pgbench\n",
+		o.clients, sw.perSecond(), sw.Machine*1e6/float64(max(sw.Registrations, 1)), sw.perSecond()/pg)
 	return nil
 }
 

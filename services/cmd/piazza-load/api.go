@@ -20,7 +20,6 @@ type apiClient struct {
 	base  string
 	http  *http.Client
 	token string
-	last  []byte // the last successful response's body
 	// lastApplication is the body of the last application apply made.
 	lastApplication []byte
 }
@@ -67,7 +66,6 @@ func (a *apiClient) do(ctx context.Context, method, path string, in, out any) er
 	case resp.StatusCode >= 300:
 		return &apiError{Status: resp.StatusCode, Body: string(bytes.TrimSpace(b))}
 	}
-	a.last = b
 	if out != nil {
 		return json.Unmarshal(b, out)
 	}
@@ -147,13 +145,15 @@ type application struct {
 }
 
 func (a *apiClient) apply(ctx context.Context, dayID, vendorID string) (application, error) {
+	var raw json.RawMessage
 	var app application
 	err := a.do(ctx, http.MethodPost, "/api/v1/listings/market-days/"+dayID+"/applications",
-		map[string]string{"vendor_id": vendorID}, &app)
-	if err == nil {
-		a.lastApplication = a.last
+		map[string]string{"vendor_id": vendorID}, &raw)
+	if err != nil {
+		return app, err
 	}
-	return app, err
+	a.lastApplication = raw
+	return app, json.Unmarshal(raw, &app)
 }
 
 // vendorAgent applies for stalls as one account, one vendor profile at a

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -41,10 +42,6 @@ func runFloorServer(ctx context.Context, args []string, stderr io.Writer) error 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	host, _, err := net.SplitHostPort(*addr)
-	if err != nil || !loopbackHost(host) {
-		return fmt.Errorf("floor-server: -addr %q must be a loopback address", *addr)
-	}
 	s := &floorServer{}
 	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: &sync.Pool{}}
 	mux := http.NewServeMux()
@@ -61,7 +58,17 @@ func runFloorServer(ctx context.Context, args []string, stderr io.Writer) error 
 		s.read(fc)
 	})
 	mux.HandleFunc("POST /broadcast", s.handleBroadcast)
-	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return serveLoopback(ctx, "floor-server", *addr, mux)
+}
+
+// serveLoopback serves mux on addr, which must be a loopback address, until
+// ctx is done.
+func serveLoopback(ctx context.Context, name, addr string, mux http.Handler) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || !loopbackHost(host) {
+		return fmt.Errorf("%s: -addr %q must be a loopback address", name, addr)
+	}
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
@@ -70,6 +77,36 @@ func runFloorServer(ctx context.Context, args []string, stderr io.Writer) error 
 		return err
 	}
 	return nil
+}
+
+// drive runs k clients, each repeating the step newStep(i) returns until d
+// has passed (or ctx is done), and counts the steps that reported done. A
+// step's error stops its client; the first errors are returned joined.
+func drive(ctx context.Context, k int, d time.Duration, newStep func(i int) func(context.Context) (bool, error)) (int64, error) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var n atomic.Int64
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for i := range k {
+		step := newStep(i)
+		wg.Go(func() {
+			for wctx.Err() == nil {
+				done, err := step(wctx)
+				if err != nil {
+					if wctx.Err() == nil {
+						errs[i] = err
+					}
+					return
+				}
+				if done {
+					n.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return n.Load(), errors.Join(errs...)
 }
 
 // read answers each client frame (a subscribe) with subscribed at the

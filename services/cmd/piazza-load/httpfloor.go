@@ -3,17 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/localeurope/piazza/services/listings"
@@ -33,10 +29,6 @@ func runHTTPFloorServer(ctx context.Context, args []string, stderr io.Writer) er
 	sample := fs.String("response", "", "file holding a registration's response body, the application it encodes")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	host, _, err := net.SplitHostPort(*addr)
-	if err != nil || !loopbackHost(host) {
-		return fmt.Errorf("http-floor-server: -addr %q must be a loopback address", *addr)
 	}
 	raw, err := os.ReadFile(*sample)
 	if err != nil {
@@ -60,15 +52,7 @@ func runHTTPFloorServer(ctx context.Context, args []string, stderr io.Writer) er
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(out)
 	})
-	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serveLoopback(ctx, "http-floor-server", *addr, mux)
 }
 
 // httpFloor is what the HTTP floor measured.
@@ -107,37 +91,24 @@ func measureHTTPFloor(ctx context.Context, o *options, c *cluster, sample []byte
 	// Backends that ended just before (pgbench's) would be charged to
 	// PostgreSQL in this phase when the postmaster reaps them.
 	time.Sleep(time.Second)
-	d := min(o.duration, 20*time.Second)
-	var n atomic.Int64
-	errs := make([]error, o.clients)
 	before := takeSnapshot(ctx, all)
-	wctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	var wg sync.WaitGroup
-	for i := range o.clients {
+	n, err := drive(ctx, o.clients, min(o.duration, 20*time.Second), func(i int) func(context.Context) (bool, error) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 4
 		a := &apiClient{base: p.base, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, token: "floor"}
-		wg.Go(func() {
-			defer tr.CloseIdleConnections()
-			for k := 0; wctx.Err() == nil; k++ {
-				if _, err := a.apply(wctx, "day-"+strconv.Itoa(k), "vendor-"+strconv.Itoa(i)); err != nil {
-					if wctx.Err() == nil {
-						errs[i] = err
-					}
-					return
-				}
-				n.Add(1)
-			}
-		})
-	}
-	wg.Wait()
+		k := 0
+		return func(ctx context.Context) (bool, error) {
+			k++
+			_, err := a.apply(ctx, "day-"+strconv.Itoa(k), "vendor-"+strconv.Itoa(i))
+			return err == nil, err
+		}
+	})
 	after := takeSnapshot(ctx, all)
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return httpFloor{}, fmt.Errorf("http floor: %w", err)
 	}
 	printProcTable(out, fmt.Sprintf("HTTP floor: %d clients posting registrations to a bare Go HTTP server (JSON in and out, no database)", o.clients), all, before, after)
-	return httpFloor{Requests: n.Load(), Elapsed: after.at.Sub(before.at), ServerCPU: cpu(server, before, after),
+	return httpFloor{Requests: n, Elapsed: after.at.Sub(before.at), ServerCPU: cpu(server, before, after),
 		ClientCPU: cpu([]watched{harnessSelf()}, before, after), Machine: after.host.busy - before.host.busy}, nil
 }
 

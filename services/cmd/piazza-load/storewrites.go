@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +24,6 @@ import (
 type storeWrites struct {
 	Registrations int64
 	Elapsed       time.Duration
-	Harness       float64 // CPU seconds of this process (the goroutines and pgx)
 	Machine       float64 // seconds the machine was busy
 }
 
@@ -42,52 +40,36 @@ func measureStoreWrites(ctx context.Context, o *options, c *cluster, days []mark
 	defer pool.Close()
 	store := listings.NewStore(pool)
 	all := []watched{harnessSelf()}
-	var n atomic.Int64
-	errs := make([]error, o.clients)
 	time.Sleep(time.Second) // the pgbench backends before were reaped
 	before := takeSnapshot(ctx, all)
-	wctx, cancel := context.WithTimeout(ctx, min(o.duration, 20*time.Second))
-	defer cancel()
-	var wg sync.WaitGroup
-	for i := range o.clients {
+	var vendors atomic.Int64
+	n, err := drive(ctx, o.clients, min(o.duration, 20*time.Second), func(i int) func(context.Context) (bool, error) {
 		mine := rotate(days, i*len(days)/o.clients)
-		wg.Go(func() {
-			vendor, next := "", len(mine)
-			for wctx.Err() == nil {
-				if next == len(mine) {
-					v, err := store.CreateVendor(wctx, listings.NewVendor{City: city,
-						Name: fmt.Sprintf("Store vendor %d-%d", i, n.Load()), Kind: "farmer", Description: "A load-test vendor.",
-						Categories: []string{}, Languages: []string{}})
-					if err != nil {
-						if wctx.Err() == nil {
-							errs[i] = err
-						}
-						return
-					}
-					vendor, next = v.ID, 0
+		vendor, next := "", len(mine)
+		return func(ctx context.Context) (bool, error) {
+			if next == len(mine) {
+				v, err := store.CreateVendor(ctx, listings.NewVendor{City: city,
+					Name: fmt.Sprintf("Store vendor %d", vendors.Add(1)), Kind: "farmer", Description: "A load-test vendor.",
+					Categories: []string{}, Languages: []string{}})
+				if err != nil {
+					return false, err
 				}
-				d := mine[next]
-				next++
-				_, err := store.Apply(wctx, d.ID, listings.NewApplication{VendorID: vendor}, time.Now())
-				var we *web.Error
-				switch {
-				case err == nil:
-					n.Add(1)
-				case errors.As(err, &we):
-					// refused (a closed day, say), as the API would have
-				case wctx.Err() == nil:
-					errs[i] = err
-					return
-				}
+				vendor, next = v.ID, 0
 			}
-		})
-	}
-	wg.Wait()
+			d := mine[next]
+			next++
+			_, err := store.Apply(ctx, d.ID, listings.NewApplication{VendorID: vendor}, time.Now())
+			if we := (*web.Error)(nil); errors.As(err, &we) {
+				return false, nil // refused (a closed day, say), as the API would have
+			}
+			return err == nil, err
+		}
+	})
 	after := takeSnapshot(ctx, all)
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return storeWrites{}, fmt.Errorf("registrations without HTTP: %w", err)
 	}
 	printProcTable(out, fmt.Sprintf("registrations without HTTP: %d goroutines calling listings.Store.Apply on the run's database", o.clients), all, before, after)
-	return storeWrites{Registrations: n.Load(), Elapsed: after.at.Sub(before.at), Harness: cpu(all, before, after),
+	return storeWrites{Registrations: n, Elapsed: after.at.Sub(before.at),
 		Machine: after.host.busy - before.host.busy}, nil
 }

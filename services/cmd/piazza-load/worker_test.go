@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -202,5 +205,31 @@ func TestCeiling(t *testing.T) {
 	}
 	if got := ceiling(0, 5_000); got != 0 {
 		t.Errorf("ceiling without an HTTP figure = %.1f, want 0", got)
+	}
+}
+
+func TestDrive(t *testing.T) {
+	// Three clients; client 1 fails on its third step, the others count
+	// every second step as done until the time is up.
+	var steps [3]atomic.Int64
+	n, err := drive(context.Background(), 3, 200*time.Millisecond, func(i int) func(context.Context) (bool, error) {
+		return func(context.Context) (bool, error) {
+			k := steps[i].Add(1)
+			if i == 1 && k == 3 {
+				return false, errors.New("client 1 broke")
+			}
+			time.Sleep(time.Millisecond)
+			return k%2 == 0, nil
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "client 1 broke") {
+		t.Fatalf("error %v, want client 1's", err)
+	}
+	if steps[1].Load() != 3 {
+		t.Errorf("client 1 took %d steps after its error, want it stopped at 3", steps[1].Load())
+	}
+	want := steps[0].Load()/2 + steps[2].Load()/2 + 1 // client 1's second step was done
+	if n != want || steps[0].Load() < 10 {
+		t.Errorf("counted %d done steps, want %d (steps %d, %d, %d)", n, want, steps[0].Load(), steps[1].Load(), steps[2].Load())
 	}
 }
